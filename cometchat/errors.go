@@ -1,0 +1,152 @@
+package cometchat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Error codes the Calls API returns that the exporter treats specially.
+const (
+	CodeEmptyAPIKey     = "AUTH_ERR_EMPTY_APIKEY"
+	CodeAPIKeyNotFound  = "AUTH_ERR_APIKEY_NOT_FOUND"
+	CodeNoAccess        = "AUTH_ERR_NO_ACCESS"
+	CodeSessionNotFound = "ERR_CALL_SESSION_NOT_FOUND"
+)
+
+// APIError is an HTTP error answer from the API. Code is the CometChat error
+// code from the JSON body, empty when the body was not a CometChat error
+// (an HTML page from a gateway, an empty body).
+type APIError struct {
+	Endpoint   string
+	StatusCode int
+	Code       string
+	Message    string
+	// RetryAfter is the server's Retry-After, zero when absent.
+	RetryAfter time.Duration
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "cometchat %s: HTTP %d", e.Endpoint, e.StatusCode)
+	if e.Code != "" {
+		b.WriteString(" " + e.Code)
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
+	}
+	return b.String()
+}
+
+// NotFound reports whether the API said the call does not exist.
+func (e *APIError) NotFound() bool {
+	return e.StatusCode == 404 || e.Code == CodeSessionNotFound
+}
+
+// TransportError is a request that got no usable HTTP answer: a timeout, a
+// reset connection, a body cut off or too large.
+type TransportError struct {
+	Endpoint string
+	Reason   string // timeout, connection, body_too_large
+	Err      error
+}
+
+func (e *TransportError) Error() string {
+	return fmt.Sprintf("cometchat %s: %s: %v", e.Endpoint, e.Reason, e.Err)
+}
+
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// DecodeError is a 2xx answer whose body is not the expected JSON.
+type DecodeError struct {
+	Endpoint string
+	Err      error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("cometchat %s: decoding response: %v", e.Endpoint, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+var codePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{2,63}$`)
+
+// ErrorReason classifies an error into a short, bounded label value: the
+// CometChat error code when the API sent a well-formed one, otherwise a
+// transport class (rate_limited, http_5xx, http_4xx, timeout, connection,
+// body_too_large, decode, canceled, unknown).
+func ErrorReason(err error) string {
+	var apiErr *APIError
+	var tErr *TransportError
+	var dErr *DecodeError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &apiErr):
+		switch {
+		case apiErr.StatusCode == 429:
+			return "rate_limited"
+		case codePattern.MatchString(apiErr.Code):
+			return apiErr.Code
+		case apiErr.StatusCode >= 500:
+			return "http_5xx"
+		default:
+			return "http_4xx"
+		}
+	case errors.As(err, &tErr):
+		return tErr.Reason
+	case errors.As(err, &dErr):
+		return "decode"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	default:
+		return "unknown"
+	}
+}
+
+// errorBody is the API's error envelope: {"error": {"code", "message", ...}}.
+// Some gateways put code and message at the top level; both are accepted.
+type errorBody struct {
+	Error *struct {
+		Code       flexString `json:"code"`
+		Message    flexString `json:"message"`
+		DevMessage flexString `json:"devMessage"`
+	} `json:"error"`
+	Code    flexString `json:"code"`
+	Message flexString `json:"message"`
+}
+
+// ParseErrorBody extracts the CometChat error code and message from an error
+// response body. A body that is not JSON (HTML, empty, truncated) yields
+// empty strings: the HTTP status alone then describes the error.
+func ParseErrorBody(body []byte) (code, message string) {
+	var eb errorBody
+	if json.Unmarshal(body, &eb) != nil {
+		return "", ""
+	}
+	if eb.Error != nil {
+		code, message = string(eb.Error.Code), string(eb.Error.Message)
+		if message == "" {
+			message = string(eb.Error.DevMessage)
+		}
+	} else {
+		code, message = string(eb.Code), string(eb.Message)
+	}
+	return strings.TrimSpace(code), clip(strings.TrimSpace(message), 200)
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
