@@ -1,0 +1,168 @@
+// Package collector turns the accountant's snapshots into Prometheus
+// metrics. It does no I/O: Collect reads immutable snapshots, so a scrape
+// never waits on the API or on a poll.
+package collector
+
+import (
+	"sort"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cometchat-exporter/cometchat-exporter/accountant"
+)
+
+const namespace = "cometchat"
+
+var callLabels = []string{"app", "call_type", "mode", "receiver_type"}
+
+func desc(name, help string, extra ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, append(append([]string{}, callLabels...), extra...), nil)
+}
+
+var (
+	callsDesc = desc("cometchat_calls_total",
+		"Calls that reached a final status, counted once each, by final status.", "status")
+	audioDesc = desc("cometchat_call_audio_seconds_total",
+		"Audio participant-seconds (totalAudioMinutes x 60) of finished calls.")
+	videoDesc = desc("cometchat_call_video_seconds_total",
+		"Video participant-seconds (totalVideoMinutes x 60) of finished calls.")
+	participantsDesc = desc("cometchat_participants_total",
+		"Participant entries of finished calls, by participant state.", "state")
+	recordedDesc = desc("cometchat_calls_recorded_total",
+		"Finished calls that have a recording.")
+	recordingsDesc = desc("cometchat_recordings_total",
+		"Recording entries of finished calls.")
+	recordingSecondsDesc = desc("cometchat_recording_seconds_total",
+		"Recording duration of finished calls, in seconds.")
+	durationDesc = desc("cometchat_call_duration_seconds",
+		"Wall-clock length (endedAt - startedAt) of ended calls.")
+	callParticipantsDesc = desc("cometchat_call_participants",
+		"totalParticipants (joined device entries) of finished calls.")
+	activeDesc = desc("cometchat_calls_active",
+		"Calls in progress now, by status.", "status")
+	activeParticipantsDesc = desc("cometchat_participants_active",
+		"Participants in state ongoing in calls in progress.")
+
+	upDesc = prometheus.NewDesc("cometchat_up",
+		"1 if the last poll of the Calls API succeeded, 0 otherwise.", []string{"app"}, nil)
+	lastPollDesc = prometheus.NewDesc("cometchat_last_successful_poll_timestamp_seconds",
+		"Unix time of the end of the last successful poll; 0 before the first.", []string{"app"}, nil)
+	trackedDesc = prometheus.NewDesc("cometchat_exporter_calls_tracked",
+		"Calls seen in progress and watched until they are final.", []string{"app"}, nil)
+	abandonedDesc = prometheus.NewDesc("cometchat_exporter_calls_abandoned_total",
+		"Tracked calls dropped uncounted because Get Call kept answering not found.", []string{"app"}, nil)
+	recoveredDesc = prometheus.NewDesc("cometchat_exporter_state_recovered",
+		"1 if the state file was unusable at start, was moved aside, and counting started fresh.", []string{"app"}, nil)
+)
+
+// Collector exposes the call metrics of every app.
+type Collector struct {
+	snapshots func() []*accountant.Snapshot
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// New returns a collector over the snapshots that f returns at each scrape.
+func New(f func() []*accountant.Snapshot) *Collector {
+	return &Collector{snapshots: f}
+}
+
+// Describe sends every descriptor.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{callsDesc, audioDesc, videoDesc, participantsDesc,
+		recordedDesc, recordingsDesc, recordingSecondsDesc, durationDesc, callParticipantsDesc,
+		activeDesc, activeParticipantsDesc, upDesc, lastPollDesc, trackedDesc, abandonedDesc, recoveredDesc} {
+		ch <- d
+	}
+}
+
+// Collect sends the metrics of the latest snapshots.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.snapshots() {
+		if s != nil {
+			collectApp(ch, s)
+		}
+	}
+}
+
+func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
+	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
+	}
+	counter := func(d *prometheus.Desc, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...)
+	}
+	gauge(upDesc, b2f(s.Up), s.App)
+	last := 0.0
+	if !s.LastSuccess.IsZero() {
+		last = float64(s.LastSuccess.UnixNano()) / 1e9
+	}
+	gauge(lastPollDesc, last, s.App)
+	gauge(trackedDesc, float64(s.Tracked), s.App)
+	counter(abandonedDesc, float64(s.Abandoned), s.App)
+	gauge(recoveredDesc, b2f(s.StateRecovered), s.App)
+
+	// Every label set ever seen gets all its series, zeros included, so that
+	// ratios and rate() work from the first call on.
+	for _, lb := range labelSets(s) {
+		lv := []string{s.App, lb.CallType, lb.Mode, lb.ReceiverType}
+		with := func(v string) []string { return append(append([]string{}, lv...), v) }
+		a := s.Active[lb]
+		gauge(activeDesc, float64(a.Initiated), with("initiated")...)
+		gauge(activeDesc, float64(a.Ongoing), with("ongoing")...)
+		gauge(activeParticipantsDesc, float64(a.Participants), lv...)
+		t := s.Totals[lb]
+		if t == nil {
+			continue
+		}
+		for _, st := range accountant.FinalStatuses {
+			counter(callsDesc, float64(t.Calls[st]), with(st)...)
+		}
+		for _, st := range accountant.ParticipantStates {
+			counter(participantsDesc, float64(t.Participants[st]), with(st)...)
+		}
+		counter(audioDesc, t.AudioSeconds, lv...)
+		counter(videoDesc, t.VideoSeconds, lv...)
+		counter(recordedDesc, float64(t.CallsRecorded), lv...)
+		counter(recordingsDesc, float64(t.Recordings), lv...)
+		counter(recordingSecondsDesc, t.RecordingSeconds, lv...)
+		ch <- prometheus.MustNewConstHistogram(durationDesc, t.Duration.Count, t.Duration.Sum,
+			t.Duration.Cumulative(accountant.DurationBuckets), lv...)
+		ch <- prometheus.MustNewConstHistogram(callParticipantsDesc, t.ParticipantsPerCall.Count,
+			t.ParticipantsPerCall.Sum, t.ParticipantsPerCall.Cumulative(accountant.ParticipantBuckets), lv...)
+	}
+}
+
+// labelSets returns the label sets with totals or calls in progress, sorted
+// so that output order is stable.
+func labelSets(s *accountant.Snapshot) []accountant.Labels {
+	seen := map[accountant.Labels]bool{}
+	var out []accountant.Labels
+	for lb := range s.Totals {
+		seen[lb] = true
+		out = append(out, lb)
+	}
+	for lb := range s.Active {
+		if !seen[lb] {
+			out = append(out, lb)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.CallType != b.CallType {
+			return a.CallType < b.CallType
+		}
+		if a.Mode != b.Mode {
+			return a.Mode < b.Mode
+		}
+		return a.ReceiverType < b.ReceiverType
+	})
+	return out
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

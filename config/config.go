@@ -1,0 +1,225 @@
+// Package config reads and validates what the exporter polls: one app from
+// flags and environment, or many from a YAML file. Every error names the
+// flag or the key at fault, and never contains an API key.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v3"
+
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
+)
+
+// App is one CometChat app to poll, fully resolved.
+type App struct {
+	Name         string
+	AppID        string
+	Region       string
+	BaseURL      string // explicit, or derived from AppID and Region
+	APIKeyFile   string
+	APIKey       string // the secret itself; never printed
+	OnBehalfOf   string
+	PollInterval time.Duration
+	Backfill     time.Duration
+}
+
+// String describes an app without its key.
+func (a App) String() string {
+	return fmt.Sprintf("app %q (base %s, interval %s, backfill %s)", a.Name, a.BaseURL, a.PollInterval, a.Backfill)
+}
+
+// Flags are the single-app settings from flags and environment.
+type Flags struct {
+	AppID, Region, BaseURL, APIKeyFile, OnBehalfOf string
+	// APIKeyEnv is the value of COMETCHAT_API_KEY.
+	APIKeyEnv     string
+	PollInterval  time.Duration
+	Backfill      time.Duration
+	AllowInsecure bool
+}
+
+// FromFlags resolves the single app given by flags. The app label is the
+// app id.
+func FromFlags(f Flags) (App, error) {
+	if f.AppID == "" {
+		return App{}, errors.New("--cometchat.app-id (or COMETCHAT_APP_ID) is required")
+	}
+	if !appIDPattern.MatchString(f.AppID) {
+		return App{}, fmt.Errorf("--cometchat.app-id: %q is not a valid app id (letters, digits, '-' and '_' only)", f.AppID)
+	}
+	a := App{Name: f.AppID, AppID: f.AppID, Region: f.Region, OnBehalfOf: f.OnBehalfOf,
+		APIKeyFile: f.APIKeyFile, PollInterval: f.PollInterval, Backfill: f.Backfill}
+	if f.PollInterval <= 0 {
+		return App{}, fmt.Errorf("--cometchat.poll-interval must be positive, got %s", f.PollInterval)
+	}
+	if f.Backfill < 0 {
+		return App{}, fmt.Errorf("--cometchat.backfill must not be negative, got %s", f.Backfill)
+	}
+	var err error
+	if a.BaseURL, err = baseURL(f.AppID, f.Region, f.BaseURL, f.AllowInsecure); err != nil {
+		name := "--cometchat.region"
+		if f.BaseURL != "" {
+			name = "--cometchat.base-url"
+		}
+		return App{}, fmt.Errorf("%s: %w", name, err)
+	}
+	switch {
+	case f.APIKeyFile != "":
+		if a.APIKey, err = ReadKeyFile(f.APIKeyFile); err != nil {
+			return App{}, fmt.Errorf("--cometchat.api-key-file: %w", err)
+		}
+	case strings.TrimSpace(f.APIKeyEnv) != "":
+		a.APIKey = strings.TrimSpace(f.APIKeyEnv)
+	default:
+		return App{}, errors.New("no API key: set COMETCHAT_API_KEY or --cometchat.api-key-file (COMETCHAT_API_KEY_FILE)")
+	}
+	return a, nil
+}
+
+var appIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+
+func baseURL(appID, region, explicit string, allowInsecure bool) (string, error) {
+	if explicit != "" {
+		if err := cometchat.CheckBaseURL(explicit, allowInsecure); err != nil {
+			return "", err
+		}
+		return strings.TrimRight(explicit, "/"), nil
+	}
+	if region == "" {
+		return "", errors.New("a region (us, eu or in) is required when no base URL is given")
+	}
+	return cometchat.BaseURL(appID, region)
+}
+
+// ReadKeyFile reads an API key from a file, trimming surrounding space.
+func ReadKeyFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading key file: %w", err)
+	}
+	key := strings.TrimSpace(string(b))
+	if key == "" {
+		return "", fmt.Errorf("key file %s is empty", path)
+	}
+	return key, nil
+}
+
+// File is the YAML configuration file.
+type File struct {
+	Apps []FileApp `yaml:"apps"`
+}
+
+// FileApp is one entry of apps in the file.
+type FileApp struct {
+	Name         string         `yaml:"name"`
+	AppID        string         `yaml:"app_id"`
+	Region       string         `yaml:"region"`
+	APIKeyFile   string         `yaml:"api_key_file"`
+	BaseURL      string         `yaml:"base_url"`
+	OnBehalfOf   string         `yaml:"on_behalf_of"`
+	PollInterval model.Duration `yaml:"poll_interval"`
+	Backfill     model.Duration `yaml:"backfill"`
+}
+
+// Defaults fill what a file entry leaves out.
+type Defaults struct {
+	PollInterval  time.Duration
+	AllowInsecure bool
+}
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// LoadFile reads and validates a configuration file. Unknown keys are
+// errors. Key files are read now, so that a bad one fails the load.
+func LoadFile(path string, d Defaults) ([]App, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--config.file: %w", err)
+	}
+	apps, err := Parse(b, d)
+	if err != nil {
+		return nil, fmt.Errorf("--config.file %s: %w", path, err)
+	}
+	return apps, nil
+}
+
+// Parse validates configuration file contents.
+func Parse(b []byte, d Defaults) ([]App, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var f File
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("no apps configured")
+		}
+		return nil, err
+	}
+	if len(f.Apps) == 0 {
+		return nil, errors.New("no apps configured")
+	}
+	seen := map[string]bool{}
+	var apps []App
+	for i, fa := range f.Apps {
+		where := fmt.Sprintf("apps[%d]", i)
+		if fa.Name != "" {
+			where = fmt.Sprintf("app %q", fa.Name)
+		}
+		a, err := resolve(fa, d)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		if seen[a.Name] {
+			return nil, fmt.Errorf("%s: name is used twice", where)
+		}
+		seen[a.Name] = true
+		apps = append(apps, a)
+	}
+	return apps, nil
+}
+
+func resolve(fa FileApp, d Defaults) (App, error) {
+	switch {
+	case fa.Name == "":
+		return App{}, errors.New("name is required")
+	case !namePattern.MatchString(fa.Name):
+		return App{}, fmt.Errorf("name %q may hold only letters, digits, '.', '-' and '_'", fa.Name)
+	case fa.AppID == "":
+		return App{}, errors.New("app_id is required")
+	case !appIDPattern.MatchString(fa.AppID):
+		return App{}, fmt.Errorf("app_id %q is not a valid app id", fa.AppID)
+	case fa.APIKeyFile == "":
+		return App{}, errors.New("api_key_file is required")
+	case fa.PollInterval < 0:
+		return App{}, fmt.Errorf("poll_interval must be positive, got %s", fa.PollInterval)
+	case fa.Backfill < 0:
+		return App{}, fmt.Errorf("backfill must not be negative, got %s", fa.Backfill)
+	}
+	a := App{Name: fa.Name, AppID: fa.AppID, Region: fa.Region, APIKeyFile: fa.APIKeyFile,
+		OnBehalfOf: fa.OnBehalfOf, PollInterval: time.Duration(fa.PollInterval), Backfill: time.Duration(fa.Backfill)}
+	if a.PollInterval == 0 {
+		a.PollInterval = d.PollInterval
+	}
+	if a.PollInterval <= 0 {
+		return App{}, fmt.Errorf("poll_interval must be positive, got %s", a.PollInterval)
+	}
+	var err error
+	if a.BaseURL, err = baseURL(fa.AppID, fa.Region, fa.BaseURL, d.AllowInsecure); err != nil {
+		if fa.BaseURL != "" {
+			return App{}, fmt.Errorf("base_url: %w", err)
+		}
+		return App{}, fmt.Errorf("region: %w", err)
+	}
+	if a.APIKey, err = ReadKeyFile(fa.APIKeyFile); err != nil {
+		return App{}, fmt.Errorf("api_key_file: %w", err)
+	}
+	return a, nil
+}

@@ -1,0 +1,224 @@
+// Package fleet runs one poller per configured app and applies
+// configuration reloads: added apps start, removed apps stop, changed apps
+// restart with their counters carried over, unchanged apps are not touched.
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
+	"github.com/cometchat-exporter/cometchat-exporter/accountant"
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
+	"github.com/cometchat-exporter/cometchat-exporter/config"
+)
+
+// Settings are shared by every app.
+type Settings struct {
+	Timeout              time.Duration
+	MaxRequestsPerMinute int
+	Overlap              time.Duration
+	Capacity             int
+	// StateFile persists state. With one app from flags it is the file
+	// itself; with a config file, each app uses StateFile + "." + name.
+	StateFile   string
+	PerAppState bool
+	UserAgent   string
+	Logger      log.Logger
+	// Observe and OnError feed the self-metrics; Init and Forget create and
+	// delete an app's series.
+	Observe func(app string, info cometchat.RequestInfo)
+	OnError func(app, reason string)
+	Init    func(app string)
+	Forget  func(app string)
+}
+
+// Fleet is the set of running pollers.
+type Fleet struct {
+	s   Settings
+	ctx context.Context
+
+	mu      sync.Mutex // serialises Apply and Stop
+	members map[string]*member
+	// view is what scrapes read: a copy of the pollers, replaced on every
+	// change, so that a scrape never waits for a reload.
+	view atomic.Pointer[[]*accountant.Poller]
+}
+
+type member struct {
+	app    config.App
+	poller *accountant.Poller
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns an empty fleet whose pollers stop when ctx is done.
+func New(ctx context.Context, s Settings) *Fleet {
+	if s.Logger == nil {
+		s.Logger = log.NewNopLogger()
+	}
+	for _, f := range []*func(string){&s.Init, &s.Forget} {
+		if *f == nil {
+			*f = func(string) {}
+		}
+	}
+	if s.Observe == nil {
+		s.Observe = func(string, cometchat.RequestInfo) {}
+	}
+	if s.OnError == nil {
+		s.OnError = func(string, string) {}
+	}
+	return &Fleet{s: s, ctx: ctx, members: map[string]*member{}}
+}
+
+// Apply makes the running set match apps. Pollers for new apps are built
+// first; if any fails, nothing changes and the error is returned.
+func (f *Fleet) Apply(apps []config.App) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	defer f.publish()
+	want := map[string]config.App{}
+	for _, a := range apps {
+		want[a.Name] = a
+	}
+	type change struct {
+		app config.App
+		old *member
+	}
+	var changes []change
+	for _, a := range apps {
+		old := f.members[a.Name]
+		if old != nil && old.app == a {
+			continue
+		}
+		changes = append(changes, change{a, old})
+	}
+	// Build clients first, so that a bad app fails the whole reload.
+	clients := map[string]*cometchat.Client{}
+	for _, c := range changes {
+		cl, err := f.client(c.app)
+		if err != nil {
+			return fmt.Errorf("app %q: %w", c.app.Name, err)
+		}
+		clients[c.app.Name] = cl
+	}
+	for name, m := range f.members {
+		if _, ok := want[name]; !ok {
+			m.stop()
+			delete(f.members, name)
+			f.s.Forget(name)
+			level.Info(f.s.Logger).Log("msg", "Stopped polling a removed app", "app", name)
+		}
+	}
+	for _, c := range changes {
+		var resume *accountant.Poller
+		if c.old != nil {
+			c.old.stop()
+			resume = c.old.poller
+		}
+		p, err := accountant.NewPoller(f.pollerConfig(c.app, clients[c.app.Name], resume))
+		if err != nil {
+			if c.old != nil {
+				delete(f.members, c.app.Name)
+			}
+			return fmt.Errorf("app %q: %w", c.app.Name, err)
+		}
+		f.s.Init(c.app.Name)
+		f.start(c.app, p)
+		level.Info(f.s.Logger).Log("msg", "Polling app", "app", c.app.Name, "base_url", c.app.BaseURL,
+			"interval", c.app.PollInterval, "backfill", c.app.Backfill, "resumed", resume != nil)
+	}
+	return nil
+}
+
+func (f *Fleet) client(a config.App) (*cometchat.Client, error) {
+	name := a.Name
+	return cometchat.New(cometchat.Config{
+		BaseURL: a.BaseURL, APIKey: a.APIKey, OnBehalfOf: a.OnBehalfOf,
+		Timeout: f.s.Timeout, MaxRequestsPerMinute: f.s.MaxRequestsPerMinute, UserAgent: f.s.UserAgent,
+		Observe: func(info cometchat.RequestInfo) { f.s.Observe(name, info) },
+	})
+}
+
+func (f *Fleet) pollerConfig(a config.App, cl *cometchat.Client, resume *accountant.Poller) accountant.Config {
+	state := f.s.StateFile
+	if state != "" && f.s.PerAppState {
+		state += "." + a.Name
+	}
+	name := a.Name
+	return accountant.Config{
+		App: a.Name, Client: cl, Interval: a.PollInterval, Backfill: a.Backfill,
+		Overlap: f.s.Overlap, Capacity: f.s.Capacity, StateFile: state, Logger: f.s.Logger,
+		OnError: func(reason string) { f.s.OnError(name, reason) },
+		Resume:  resume,
+	}
+}
+
+func (f *Fleet) start(a config.App, p *accountant.Poller) {
+	ctx, cancel := context.WithCancel(f.ctx)
+	m := &member{app: a, poller: p, cancel: cancel, done: make(chan struct{})}
+	f.members[a.Name] = m
+	go func() {
+		defer close(m.done)
+		p.Run(ctx)
+	}()
+}
+
+func (m *member) stop() {
+	m.cancel()
+	<-m.done
+}
+
+// Stop stops every poller and waits for them.
+func (f *Fleet) Stop() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, m := range f.members {
+		m.stop()
+	}
+}
+
+func (f *Fleet) publish() {
+	ps := make([]*accountant.Poller, 0, len(f.members))
+	for _, m := range f.members {
+		ps = append(ps, m.poller)
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Snapshot().App < ps[j].Snapshot().App })
+	f.view.Store(&ps)
+}
+
+func (f *Fleet) pollers() []*accountant.Poller {
+	if v := f.view.Load(); v != nil {
+		return *v
+	}
+	return nil
+}
+
+// Snapshots returns the latest snapshot of every app, sorted by app.
+func (f *Fleet) Snapshots() []*accountant.Snapshot {
+	ps := f.pollers()
+	out := make([]*accountant.Snapshot, len(ps))
+	for i, p := range ps {
+		out[i] = p.Snapshot()
+	}
+	return out
+}
+
+// Ready reports whether every app has completed a successful poll.
+func (f *Fleet) Ready() bool {
+	ps := f.pollers()
+	for _, p := range ps {
+		select {
+		case <-p.Ready():
+		default:
+			return false
+		}
+	}
+	return len(ps) > 0
+}

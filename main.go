@@ -1,0 +1,256 @@
+// Command cometchat_exporter is a Prometheus exporter for the CometChat
+// Calls API. A background poller per app reads the API and keeps exact
+// counters; /metrics is served from memory and never waits on the API.
+//
+// Data flow: cometchat (client) -> accountant (poller + ledger) ->
+// collector -> /metrics. This file only wires them together.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/cometchat-exporter/cometchat-exporter/collector"
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
+	"github.com/cometchat-exporter/cometchat-exporter/config"
+	"github.com/cometchat-exporter/cometchat-exporter/fleet"
+)
+
+const exporterName = "cometchat_exporter"
+
+// defaultAddress is the exporter's default port.
+const defaultAddress = ":9877"
+
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+func run(args []string, stderr io.Writer) int {
+	app := kingpin.New(exporterName, "Prometheus exporter for the CometChat Calls API.")
+	var (
+		appID       = app.Flag("cometchat.app-id", "CometChat app id; also the app label.").Envar("COMETCHAT_APP_ID").String()
+		region      = app.Flag("cometchat.region", "CometChat region: us, eu or in.").Envar("COMETCHAT_REGION").String()
+		baseURL     = app.Flag("cometchat.base-url", "Calls API base URL; overrides the one derived from app id and region.").Envar("COMETCHAT_BASE_URL").String()
+		keyFile     = app.Flag("cometchat.api-key-file", "File holding the REST API key. The env var COMETCHAT_API_KEY may hold the key instead; it is never a flag value.").Envar("COMETCHAT_API_KEY_FILE").String()
+		onBehalfOf  = app.Flag("cometchat.on-behalf-of", "Optional uid sent as onBehalfOf.").String()
+		interval    = app.Flag("cometchat.poll-interval", "Time between polls of the API.").Default("30s").Duration()
+		backfill    = app.Flag("cometchat.backfill", "At the first start, also count final calls initiated within this window.").Default("0s").Duration()
+		timeout     = app.Flag("cometchat.timeout", "Timeout of each API request.").Default("10s").Duration()
+		budget      = app.Flag("cometchat.max-requests-per-minute", "Client-side request budget per app (0: none). CometChat allows 20,000/min per app.").Default("1200").Int()
+		overlap     = app.Flag("cometchat.overlap", "How far behind the newest call seen each poll re-reads, to catch calls listed late.").Default("10m").Duration()
+		capacity    = app.Flag("cometchat.dedupe-capacity", "Session ids of counted calls kept per app to count each call once.").Default("50000").Int()
+		insecure    = app.Flag("cometchat.allow-insecure-http", "Allow a plain-http base URL to a non-loopback host (the key travels in clear).").Bool()
+		configFile  = app.Flag("config.file", "YAML file listing several apps; replaces the single-app flags.").String()
+		stateFile   = app.Flag("state.file", "File where counters and scan state persist across restarts (per app: FILE.NAME with --config.file).").String()
+		demo        = app.Flag("demo", "Run a built-in simulated Calls API with live traffic and export it as app \"demo\".").Bool()
+		demoRate    = app.Flag("demo.calls-per-minute", "Mean rate of new calls in --demo.").Default("90").Float64()
+		demoSpeed   = app.Flag("demo.speed", "Speed-up of ringing and talking times in --demo.").Default("2").Float64()
+		metricsPath = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+		noExporter  = app.Flag("web.disable-exporter-metrics", "Exclude Go runtime and process metrics from /metrics.").Bool()
+		logLevel    = app.Flag("log.level", "Only log messages with the given severity or above: debug, info, warn, error.").Default("info").Enum("debug", "info", "warn", "error")
+		logFormat   = app.Flag("log.format", "Log format: logfmt or json.").Default("logfmt").Enum("logfmt", "json")
+		toolkit     = kingpinflag.AddFlags(app, defaultAddress)
+	)
+	intervalSet := false
+	app.GetFlag("cometchat.poll-interval").IsSetByUser(&intervalSet)
+	app.Version(version.Print(exporterName))
+	app.HelpFlag.Short('h')
+	app.UsageWriter(stderr)
+	app.ErrorWriter(stderr)
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "%s: error: %v\n", exporterName, err)
+		return 2
+	}
+
+	logger := newLogger(stderr, *logLevel, *logFormat)
+	level.Info(logger).Log("msg", "Starting "+exporterName, "version", version.Info())
+	level.Info(logger).Log("msg", "Build context", "build_context", version.BuildContext())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	if *timeout <= 0 {
+		return fail(logger, errors.New("--cometchat.timeout must be positive"))
+	}
+	if *overlap <= 0 {
+		return fail(logger, errors.New("--cometchat.overlap must be positive"))
+	}
+	if *capacity <= 0 || *budget < 0 {
+		return fail(logger, errors.New("--cometchat.dedupe-capacity must be positive and --cometchat.max-requests-per-minute not negative"))
+	}
+
+	// What to poll: the demo's fake API, a config file, or the flags.
+	loadApps := func() ([]config.App, error) {
+		if *configFile != "" {
+			return config.LoadFile(*configFile, config.Defaults{PollInterval: *interval, AllowInsecure: *insecure})
+		}
+		a, err := config.FromFlags(config.Flags{AppID: *appID, Region: *region, BaseURL: *baseURL,
+			APIKeyFile: *keyFile, APIKeyEnv: os.Getenv("COMETCHAT_API_KEY"), OnBehalfOf: *onBehalfOf,
+			PollInterval: *interval, Backfill: *backfill, AllowInsecure: *insecure})
+		return []config.App{a}, err
+	}
+	if *demo {
+		every := *interval
+		if !intervalSet {
+			every = 2 * time.Second
+		}
+		demoApp, err := startDemo(ctx, logger, *demoRate, *demoSpeed, every, *backfill)
+		if err != nil {
+			return fail(logger, err)
+		}
+		loadApps = func() ([]config.App, error) { return []config.App{demoApp}, nil }
+	}
+	apps, err := loadApps()
+	if err != nil {
+		return fail(logger, err)
+	}
+
+	reg := prometheus.NewRegistry()
+	apiMetrics := collector.NewAPIMetrics(reg)
+	pollers := fleet.New(ctx, fleet.Settings{
+		Timeout: *timeout, MaxRequestsPerMinute: *budget, Overlap: *overlap, Capacity: *capacity,
+		StateFile: *stateFile, PerAppState: *configFile != "", Logger: logger,
+		UserAgent: exporterName + "/" + version.Version,
+		Observe:   apiMetrics.Observe, OnError: apiMetrics.Error, Init: apiMetrics.Init, Forget: apiMetrics.Forget,
+	})
+	defer pollers.Stop()
+	if err := pollers.Apply(apps); err != nil {
+		return fail(logger, err)
+	}
+	reloads := newReloadMetrics(reg)
+	reloads.record(nil)
+	reload := func() error {
+		apps, err := loadApps()
+		if err == nil {
+			err = pollers.Apply(apps)
+		}
+		reloads.record(err)
+		if err != nil {
+			level.Error(logger).Log("msg", "Reload failed; the previous configuration stays", "err", err)
+		} else {
+			level.Info(logger).Log("msg", "Reloaded configuration", "apps", len(apps))
+		}
+		return err
+	}
+
+	reg.MustRegister(collector.New(pollers.Snapshots), versioncollector.NewCollector(exporterName))
+	if !*noExporter {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(*metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: stdLogger{logger}, EnableOpenMetrics: true, Registry: reg}))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !pollers.Ready() {
+			http.Error(w, "Not ready: waiting for the first successful poll of every app", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "Ready")
+	})
+	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "Use POST to reload", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := reload(); err != nil {
+			http.Error(w, "Reload failed: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "Reloaded")
+	})
+	if *metricsPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name: "CometChat Exporter", Description: "Prometheus exporter for the CometChat Calls API",
+			Version: version.Info(),
+			Links: []web.LandingLinks{{Address: *metricsPath, Text: "Metrics"},
+				{Address: "/-/healthy", Text: "Health"}, {Address: "/-/ready", Text: "Readiness"}},
+		})
+		if err != nil {
+			return fail(logger, err)
+		}
+		mux.Handle("/", landing)
+	}
+
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- web.ListenAndServe(srv, toolkit, slogFor(logger)) }()
+
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	for {
+		select {
+		case err := <-serveErr:
+			if errors.Is(err, http.ErrServerClosed) {
+				return 0
+			}
+			return fail(logger, err)
+		case s := <-signals:
+			if s == syscall.SIGHUP {
+				reload()
+				continue
+			}
+			level.Info(logger).Log("msg", "Shutting down", "signal", s)
+			shutdown, done := context.WithTimeout(context.Background(), 10*time.Second)
+			srv.Shutdown(shutdown)
+			done()
+			cancel()
+			pollers.Stop()
+			return 0
+		}
+	}
+}
+
+func fail(logger log.Logger, err error) int {
+	level.Error(logger).Log("msg", "Exiting", "err", err)
+	return 1
+}
+
+// startDemo serves the simulated Calls API on a loopback port, with history
+// from before start and live traffic, and returns the app that polls it.
+func startDemo(ctx context.Context, logger log.Logger, rate, speed float64, every, backfill time.Duration) (config.App, error) {
+	keyBytes := make([]byte, 16)
+	rand.Read(keyBytes)
+	key := hex.EncodeToString(keyBytes)
+	fake := cometchattest.New(key)
+	traffic := cometchattest.NewTraffic(fake, uint64(time.Now().UnixNano()))
+	traffic.CallsPerMinute, traffic.Speed = rate, speed
+	now := time.Now()
+	traffic.SeedHistory(250, now.Add(-24*time.Hour), now.Add(-time.Minute))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return config.App{}, fmt.Errorf("demo: %w", err)
+	}
+	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	go func() { <-ctx.Done(); srv.Close() }()
+	go traffic.Run(ctx, 250*time.Millisecond)
+	base := "http://" + ln.Addr().String() + "/v3"
+	level.Info(logger).Log("msg", "Demo mode: serving a simulated Calls API", "base_url", base,
+		"calls_per_minute", rate, "speed", speed)
+	if err := cometchat.CheckBaseURL(base, false); err != nil {
+		return config.App{}, err
+	}
+	return config.App{Name: "demo", AppID: "demo", BaseURL: base, APIKey: key, PollInterval: every, Backfill: backfill}, nil
+}
