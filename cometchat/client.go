@@ -240,7 +240,7 @@ func (c *Client) Get(ctx context.Context, sessionID string) (*Call, error) {
 // DecodePage decodes a List Calls body.
 func DecodePage(body []byte) (*Page, error) {
 	var env struct {
-		Data *json.RawMessage `json:"data"`
+		Data json.RawMessage `json:"data"`
 		Meta struct {
 			Pagination struct {
 				Total       flexFloat `json:"total"`
@@ -254,11 +254,11 @@ func DecodePage(body []byte) (*Page, error) {
 	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, err
 	}
-	if env.Data == nil {
+	raw := bytes.TrimSpace(env.Data)
+	if len(raw) == 0 {
 		return nil, errors.New(`no "data" field`)
 	}
-	raw := bytes.TrimSpace(*env.Data)
-	if len(raw) == 0 || (raw[0] != '[' && !bytes.Equal(raw, []byte("null"))) {
+	if raw[0] != '[' && !bytes.Equal(raw, []byte("null")) {
 		return nil, errors.New(`"data" is not an array`)
 	}
 	var items []json.RawMessage
@@ -284,15 +284,12 @@ func DecodePage(body []byte) (*Page, error) {
 // DecodeCall decodes a Get Call body: {"data": {call}}.
 func DecodeCall(body []byte) (*Call, error) {
 	var env struct {
-		Data *json.RawMessage `json:"data"`
+		Data json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, err
 	}
-	if env.Data == nil {
-		return nil, errors.New(`no "data" field`)
-	}
-	raw := bytes.TrimSpace(*env.Data)
+	raw := bytes.TrimSpace(env.Data)
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, errors.New(`"data" is not an object`)
 	}

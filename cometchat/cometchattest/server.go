@@ -49,8 +49,13 @@ type Server struct {
 	// Settings; set them before serving or under Lock.
 	TimeFilter    TimeFilter
 	IgnorePerPage bool // serve the default page size whatever is asked
-	DefaultPer    int  // default perPage (25)
-	MaxPer        int  // perPage cap (100)
+	// RepeatAcrossPages starts every page after the first with the last
+	// call of the page before: the same call on two pages.
+	RepeatAcrossPages bool
+	// IgnoreStatusFilter makes status= filter nothing.
+	IgnoreStatusFilter bool
+	DefaultPer         int // default perPage (25)
+	MaxPer             int // perPage cap (100)
 
 	faults *faults
 
@@ -252,7 +257,10 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 	total := len(match)
 	pages := int(math.Ceil(float64(total) / float64(per)))
 	lo, hi := min((page-1)*per, total), min(page*per, total)
-	data := make([]any, 0, hi-lo)
+	data := make([]any, 0, hi-lo+1)
+	if s.RepeatAcrossPages && lo > 0 && lo < hi {
+		data = append(data, render(match[lo-1]))
+	}
 	for _, e := range match[lo:hi] {
 		data = append(data, render(e))
 	}
@@ -281,7 +289,7 @@ func (s *Server) matches(c *cometchat.Call, q map[string][]string) bool {
 	if v := get("receiverType"); v != "" && !strings.EqualFold(c.ReceiverType, v) {
 		return false
 	}
-	if v := get("status"); v != "" && !strings.EqualFold(c.Status, v) {
+	if v := get("status"); v != "" && !s.IgnoreStatusFilter && !strings.EqualFold(c.Status, v) {
 		return false
 	}
 	if v := get("hasRecording"); v != "" && strconv.FormatBool(c.HasRecording) != v {

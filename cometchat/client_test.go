@@ -1,0 +1,303 @@
+package cometchat
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const testKey = "sk-test-0123456789abcdef"
+
+func newTestClient(t *testing.T, h http.HandlerFunc, mod ...func(*Config)) (*Client, *[]RequestInfo) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	var infos []RequestInfo
+	cfg := Config{BaseURL: srv.URL + "/v3", APIKey: testKey, Timeout: 2 * time.Second,
+		MaxRetryWait: 50 * time.Millisecond, Observe: func(i RequestInfo) { infos = append(infos, i) }}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	c, err := New(cfg)
+	require.NoError(t, err)
+	return c, &infos
+}
+
+func serveFile(t *testing.T, name string) http.HandlerFunc {
+	body, err := os.ReadFile("testdata/" + name)
+	require.NoError(t, err)
+	return func(w http.ResponseWriter, r *http.Request) { w.Write(body) }
+}
+
+func TestListDecodesReferenceQuirks(t *testing.T) {
+	var got *http.Request
+	c, infos := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		got = r
+		serveFile(t, "list_reference.json")(w, r)
+	}, func(c *Config) { c.OnBehalfOf = "cometchat-uid-1" })
+
+	page, err := c.List(context.Background(), ListOptions{Page: 2, PerPage: 100, Status: "ongoing"})
+	require.NoError(t, err)
+
+	assert.Equal(t, "/v3/calls", got.URL.Path)
+	assert.Equal(t, "2", got.URL.Query().Get("page"))
+	assert.Equal(t, "100", got.URL.Query().Get("perPage"))
+	assert.Equal(t, "ongoing", got.URL.Query().Get("status"))
+	assert.Equal(t, testKey, got.Header.Get("apikey"))
+	assert.Equal(t, "cometchat-uid-1", got.Header.Get("onBehalfOf"))
+	assert.NotContains(t, got.URL.String(), testKey)
+
+	require.Len(t, page.Calls, 2)
+	assert.Equal(t, 2, page.Skipped, "a string and a call without sessionId are skipped")
+	assert.Equal(t, Pagination{Total: 4, Count: 4, PerPage: 25, CurrentPage: 1, TotalPages: 1}, page.Pagination)
+
+	group := page.Calls[0]
+	assert.Equal(t, "group", group.ReceiverType)
+	assert.Equal(t, int64(1692869395), group.Timestamp())
+	assert.InDelta(t, 0.31666666666666665, group.AudioMinutesOrSum(), 1e-12)
+	assert.Equal(t, "00:00:19", group.TotalDuration)
+	assert.Equal(t, int64(2), group.TotalParticipants)
+	require.Len(t, group.Participants, 5)
+	assert.Equal(t, "unanswered", group.Participants[4].State)
+	assert.Empty(t, group.Participants[4].DeviceID)
+	assert.Zero(t, group.Participants[4].JoinedAt)
+
+	odd := page.Calls[1]
+	assert.Equal(t, "cancelled", odd.Status)
+	assert.Equal(t, int64(1692869000), odd.InitiatedAt, "a float timestamp is read as seconds")
+	assert.Zero(t, odd.AudioMinutesOrSum(), "null audio minutes, none on participants")
+	assert.Equal(t, 2.5, odd.VideoMinutesOrSum(), "a numeric string is read as a number")
+	assert.Equal(t, int64(1), odd.TotalParticipants)
+	assert.True(t, odd.HasRecording)
+	assert.Equal(t, "12345", odd.Participants[0].DeviceID)
+	assert.True(t, odd.Participants[0].IsJoined)
+	require.Len(t, odd.Recordings, 1, "a non-object recording entry is dropped")
+	assert.Equal(t, 1.75, odd.Recordings[0].DurationMinutes)
+
+	require.Len(t, *infos, 1)
+	assert.Equal(t, RequestInfo{Endpoint: EndpointListCalls, Code: 200}, RequestInfo{Endpoint: (*infos)[0].Endpoint, Code: (*infos)[0].Code})
+}
+
+func TestGetDecodesCall(t *testing.T) {
+	var path string
+	c, _ := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		path = r.URL.EscapedPath()
+		serveFile(t, "get_reference.json")(w, r)
+	})
+	call, err := c.Get(context.Background(), "v1.us.abc/1")
+	require.NoError(t, err)
+	assert.Equal(t, "/v3/calls/v1.us.abc%2F1", path, "the id is path-escaped")
+	assert.Equal(t, "presenter", call.Mode)
+	assert.Len(t, call.Participants, 3)
+}
+
+func TestMinutesFallBackToParticipants(t *testing.T) {
+	p, err := DecodePage([]byte(`{"data":[{"sessionId":"a","participants":[
+		{"totalAudioMinutes":1.5,"totalVideoMinutes":0.5},{"totalAudioMinutes":2}]}]}`))
+	require.NoError(t, err)
+	assert.Equal(t, 3.5, p.Calls[0].AudioMinutesOrSum())
+	assert.Equal(t, 0.5, p.Calls[0].VideoMinutesOrSum())
+}
+
+func TestParticipantDurationSpellings(t *testing.T) {
+	p, err := DecodePage([]byte(`{"data":[{"sessionId":"a","participants":[
+		{"totalDurationInMinutes":1.25},{"totalDuration":0.5},{"totalDuration":"00:01:30"}]}]}`))
+	require.NoError(t, err)
+	ps := p.Calls[0].Participants
+	assert.Equal(t, []float64{1.25, 0.5, 1.5}, []float64{ps[0].DurationMinutes, ps[1].DurationMinutes, ps[2].DurationMinutes})
+}
+
+func TestDecodeWrongShapes(t *testing.T) {
+	for name, body := range map[string]string{
+		"not json":       `<html>oops</html>`,
+		"no data":        `{"meta":{}}`,
+		"data object":    `{"data":{"calls":[]}}`,
+		"data string":    `{"data":"x"}`,
+		"truncated":      `{"data":[{"sessionId":"a",`,
+		"top-level list": `[{"sessionId":"a"}]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := DecodePage([]byte(body))
+			assert.Error(t, err)
+		})
+	}
+	p, err := DecodePage([]byte(`{"data":null}`))
+	require.NoError(t, err)
+	assert.Empty(t, p.Calls)
+}
+
+func TestErrorShapes(t *testing.T) {
+	notFound, err := os.ReadFile("testdata/error_not_found.json")
+	require.NoError(t, err)
+	cases := []struct {
+		name       string
+		status     int
+		body       string
+		header     map[string]string
+		wantCode   string
+		wantReason string
+		wantRetry  time.Duration
+	}{
+		{"not found", 404, string(notFound), nil, CodeSessionNotFound, CodeSessionNotFound, 0},
+		{"bad key", 401, `{"error":{"code":"AUTH_ERR_APIKEY_NOT_FOUND","message":"The provided API key ` + testKey + ` is invalid."}}`, nil, CodeAPIKeyNotFound, CodeAPIKeyNotFound, 0},
+		{"no access", 403, `{"error":{"code":"AUTH_ERR_NO_ACCESS","message":"no"}}`, nil, CodeNoAccess, CodeNoAccess, 0},
+		{"top-level code", 400, `{"code":"ERR_EMPTY_CALL_SESSION_ID","message":"empty"}`, nil, "ERR_EMPTY_CALL_SESSION_ID", "ERR_EMPTY_CALL_SESSION_ID", 0},
+		{"html 502", 502, `<html><body>502 Bad Gateway</body></html>`, nil, "", "http_5xx", 0},
+		{"empty 503", 503, ``, nil, "", "http_5xx", 0},
+		{"free-text code", 500, `{"error":{"code":"something bad happened","message":"x"}}`, nil, "something bad happened", "http_5xx", 0},
+		{"429 retry-after", 429, `{"error":{"code":"ERR_TOO_MANY_REQUESTS"}}`, map[string]string{"Retry-After": "120"}, "ERR_TOO_MANY_REQUESTS", "rate_limited", 120 * time.Second},
+		{"429 bare", 429, ``, nil, "", "rate_limited", 0},
+		{"418 html", 418, `<p>teapot</p>`, nil, "", "http_4xx", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range tc.header {
+					w.Header().Set(k, v)
+				}
+				w.WriteHeader(tc.status)
+				w.Write([]byte(tc.body))
+			}, func(c *Config) { c.MaxRetries = -1 })
+			_, err := c.Get(context.Background(), "x")
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr)
+			assert.Equal(t, tc.status, apiErr.StatusCode)
+			assert.Equal(t, tc.wantCode, apiErr.Code)
+			assert.Equal(t, tc.wantRetry, apiErr.RetryAfter)
+			assert.Equal(t, tc.wantReason, ErrorReason(err))
+			assert.NotContains(t, err.Error(), testKey, "the key is redacted from server messages")
+		})
+	}
+}
+
+func TestRetriesTransientErrorsThenSucceeds(t *testing.T) {
+	var n atomic.Int32
+	c, infos := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		switch n.Add(1) {
+		case 1:
+			w.WriteHeader(503)
+		case 2:
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(429)
+		default:
+			w.Write([]byte(`{"data":[]}`))
+		}
+	}, func(c *Config) { c.MaxRetries = 3; c.MaxRetryWait = 5 * time.Second })
+	_, err := c.List(context.Background(), ListOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(3), n.Load())
+	require.Len(t, *infos, 3)
+	assert.Equal(t, []int{503, 429, 200}, []int{(*infos)[0].Code, (*infos)[1].Code, (*infos)[2].Code})
+}
+
+func TestDoesNotRetryAuthErrors(t *testing.T) {
+	var n atomic.Int32
+	c, _ := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.WriteHeader(401)
+		w.Write([]byte(`{"error":{"code":"AUTH_ERR_APIKEY_NOT_FOUND"}}`))
+	}, func(c *Config) { c.MaxRetries = 3 })
+	_, err := c.List(context.Background(), ListOptions{})
+	require.Error(t, err)
+	assert.Equal(t, int32(1), n.Load())
+}
+
+func TestLongRetryAfterHoldsLaterRequests(t *testing.T) {
+	var n atomic.Int32
+	c, _ := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.Header().Set("Retry-After", "30")
+		w.WriteHeader(429)
+	}, func(c *Config) { c.MaxRetries = 3 })
+	_, err := c.List(context.Background(), ListOptions{})
+	require.Error(t, err)
+	assert.Equal(t, int32(1), n.Load(), "a Retry-After beyond MaxRetryWait is not waited out inside the call")
+	assert.WithinDuration(t, time.Now().Add(30*time.Second), c.RetryAfter(), 2*time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = c.List(ctx, ListOptions{})
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, int32(1), n.Load(), "no request before Retry-After has passed")
+}
+
+func TestTimeoutAndBodyCap(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	c, infos := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}, func(c *Config) { c.Timeout = 100 * time.Millisecond; c.MaxRetries = -1 })
+	_, err := c.List(context.Background(), ListOptions{})
+	assert.Equal(t, "timeout", ErrorReason(err))
+	require.Len(t, *infos, 1)
+	assert.Equal(t, 0, (*infos)[0].Code)
+
+	big, _ := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"data":[` + strings.Repeat(`{"sessionId":"x"},`, 100) + `{}]}`))
+	}, func(c *Config) { c.MaxBodyBytes = 512; c.MaxRetries = -1 })
+	_, err = big.List(context.Background(), ListOptions{})
+	assert.Equal(t, "body_too_large", ErrorReason(err))
+}
+
+func TestTruncatedBodyIsTransportError(t *testing.T) {
+	c, _ := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		w.Write([]byte(`{"data":[{"sessionId":"a",`))
+	}, func(c *Config) { c.MaxRetries = -1 })
+	_, err := c.List(context.Background(), ListOptions{})
+	require.Error(t, err)
+	assert.Equal(t, "truncated", ErrorReason(err))
+}
+
+func TestBudgetLimitsRequestRate(t *testing.T) {
+	c, _ := newTestClient(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"data":[]}`)) },
+		func(c *Config) { c.MaxRequestsPerMinute = 60 }) // burst 6, then one a second
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	n := 0
+	for ; n < 20; n++ {
+		if _, err := c.List(ctx, ListOptions{}); err != nil {
+			require.True(t, errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "would exceed"), err)
+			break
+		}
+	}
+	assert.Equal(t, 6, n, "the burst passes, the next request must wait about a second")
+}
+
+func TestBaseURLAndChecks(t *testing.T) {
+	u, err := BaseURL("abc123", "eu")
+	require.NoError(t, err)
+	assert.Equal(t, "https://abc123.call-eu.cometchat.io/v3", u)
+	_, err = BaseURL("abc123", "mars")
+	assert.EqualError(t, err, `region "mars" is not one of us, eu, in`)
+
+	assert.NoError(t, CheckBaseURL("http://127.0.0.1:8080/v3", false))
+	assert.NoError(t, CheckBaseURL("http://localhost/v3", false))
+	assert.NoError(t, CheckBaseURL("https://proxy.example.com/v3", false))
+	assert.EqualError(t, CheckBaseURL("http://proxy.example.com/v3", false),
+		`base URL "http://proxy.example.com/v3" uses plain http to a non-loopback host; the API key would travel in clear`)
+	assert.NoError(t, CheckBaseURL("http://proxy.example.com/v3", true))
+	assert.Error(t, CheckBaseURL("ftp://x/v3", false))
+	assert.Error(t, CheckBaseURL("::not a url", false))
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	assert.Equal(t, 5*time.Second, parseRetryAfter("5", now))
+	assert.Equal(t, time.Duration(0), parseRetryAfter("-3", now))
+	assert.Equal(t, time.Hour, parseRetryAfter("999999", now))
+	assert.Equal(t, 90*time.Second, parseRetryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now))
+	assert.Equal(t, time.Duration(0), parseRetryAfter("soon", now))
+}
