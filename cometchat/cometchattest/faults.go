@@ -50,6 +50,7 @@ type faults struct {
 	kinds    []Fault
 	schedule func(r *http.Request, endpoint string) Fault
 	hang     time.Duration
+	retry    string
 	injected map[Fault]int
 }
 
@@ -75,6 +76,14 @@ func (s *Server) InjectSchedule(f func(r *http.Request, endpoint string) Fault) 
 func (s *Server) SetHang(d time.Duration) {
 	s.faults.mu.Lock()
 	s.faults.hang = d
+	s.faults.mu.Unlock()
+}
+
+// SetRetryAfter sets the Retry-After value that RateLimitedRetryAfter
+// sends (default "1"). Tests may use fractional seconds to run faster.
+func (s *Server) SetRetryAfter(v string) {
+	s.faults.mu.Lock()
+	s.faults.retry = v
 	s.faults.mu.Unlock()
 }
 
@@ -120,7 +129,13 @@ func (f *faults) inject(w http.ResponseWriter, r *http.Request, endpoint string)
 	case RateLimited:
 		writeError(w, http.StatusTooManyRequests, "ERR_TOO_MANY_REQUESTS", "Rate limit exceeded.")
 	case RateLimitedRetryAfter:
-		w.Header().Set("Retry-After", strconv.Itoa(1))
+		f.mu.Lock()
+		ra := f.retry
+		f.mu.Unlock()
+		if ra == "" {
+			ra = "1"
+		}
+		w.Header().Set("Retry-After", ra)
 		writeError(w, http.StatusTooManyRequests, "ERR_TOO_MANY_REQUESTS", "Rate limit exceeded.")
 	case ServerErrorJSON:
 		writeError(w, http.StatusInternalServerError, "ERR_INTERNAL", "Something went wrong.")
