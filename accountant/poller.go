@@ -155,7 +155,11 @@ func (p *Poller) Run(ctx context.Context) {
 // the head of the list.
 func (p *Poller) Poll(ctx context.Context) error {
 	p.poll++
+	start := time.Now()
 	err := p.scan(ctx)
+	level.Debug(p.cfg.Logger).Log("msg", "Poll done", "poll", p.poll, "ok", err == nil,
+		"tracked", len(p.ledger.tracked), "done_ids", len(p.ledger.done), "floor", p.ledger.Floor,
+		"watermark", p.ledger.Watermark, "took", time.Since(start))
 	if err == nil {
 		p.up, p.lastSuccess = true, p.cfg.Now()
 		p.readyOnce.Do(func() { close(p.ready) })

@@ -142,7 +142,13 @@ func (f *Fleet) client(a config.App) (*cometchat.Client, error) {
 	return cometchat.New(cometchat.Config{
 		BaseURL: a.BaseURL, APIKey: a.APIKey, OnBehalfOf: a.OnBehalfOf,
 		Timeout: f.s.Timeout, MaxRequestsPerMinute: f.s.MaxRequestsPerMinute, UserAgent: f.s.UserAgent,
-		Observe: func(info cometchat.RequestInfo) { f.s.Observe(name, info) },
+		Observe: func(info cometchat.RequestInfo) {
+			f.s.Observe(name, info)
+			if info.Err != nil {
+				level.Debug(f.s.Logger).Log("msg", "API request failed", "app", name, "endpoint", info.Endpoint,
+					"code", info.Code, "took", info.Duration, "err", info.Err)
+			}
+		},
 	})
 }
 

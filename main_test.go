@@ -1,0 +1,450 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
+)
+
+const e2eKey = "e2e-secret-key-7d3a91c4"
+
+// fakeAPI starts a fake Calls API with calls relative to now.
+func fakeAPI(t *testing.T) (*cometchattest.Server, string) {
+	fake := cometchattest.New(e2eKey)
+	srv := fake.Start()
+	t.Cleanup(srv.Close)
+	return fake, srv.URL + "/v3"
+}
+
+func e2eCall(id string, ago time.Duration, status string) cometchat.Call {
+	at := time.Now().Add(-ago).Unix()
+	c := cometchat.Call{SessionID: id, Type: "video", Mode: "call", ReceiverType: "user", Status: status, InitiatedAt: at}
+	switch status {
+	case "ongoing":
+		c.StartedAt = at + 3
+		c.Participants = []cometchat.Participant{{UID: "a", State: "ongoing", IsJoined: true}, {UID: "b", State: "ongoing", IsJoined: true}}
+	case "ended":
+		c.StartedAt, c.EndedAt = at+3, at+123
+		c.VideoMinutes, c.TotalParticipants = 4, 2
+		c.Participants = []cometchat.Participant{{UID: "a", State: "ended", IsJoined: true}, {UID: "b", State: "ended", IsJoined: true}}
+	default:
+		c.EndedAt = at + 20
+		c.Participants = []cometchat.Participant{{UID: "a", State: "ended"}, {UID: "b", State: status}}
+	}
+	return c
+}
+
+func appArgs(base string, extra ...string) []string {
+	return append([]string{"--cometchat.app-id=e2e", "--cometchat.base-url=" + base,
+		"--cometchat.poll-interval=200ms", "--log.level=debug"}, extra...)
+}
+
+var keyEnv = []string{"COMETCHAT_API_KEY=" + e2eKey}
+
+func TestEndToEnd(t *testing.T) {
+	fake, base := fakeAPI(t)
+	fake.Put(e2eCall("history-1", 2*time.Hour, "ended"))
+	fake.Put(e2eCall("history-2", time.Hour, "rejected"))
+	fake.Put(e2eCall("meeting", 3*time.Hour, "ongoing"))
+	e := startExporter(t, keyEnv, appArgs(base)...)
+	e.waitReady()
+
+	_, m := e.metrics()
+	assert.Equal(t, 1.0, m.sum("cometchat_up", map[string]string{"app": "e2e"}))
+	assert.Equal(t, 1.0, m.sum("cometchat_calls_active", map[string]string{"status": "ongoing"}))
+	assert.Equal(t, 2.0, m.sum("cometchat_participants_active", nil))
+	assert.Zero(t, m.count("cometchat_calls_total", nil), "history is not counted")
+
+	// The reference's own example, with its 2023 timestamps, shows up now;
+	// so do spelling variants; the long meeting ends.
+	ref, err := os.ReadFile("cometchat/testdata/list_reference.json")
+	require.NoError(t, err)
+	group := ref[strings.Index(string(ref), `{
+      "sessionId": "v1.us.208136f5ba34a5a2.1692869395`):]
+	group = group[:strings.Index(string(group), "\n    },")+6]
+	require.NoError(t, fake.PutRaw(group))
+	c := e2eCall("sdk-spelling", time.Minute, "canceled")
+	c.Status = "cancelled"
+	fake.Put(c)
+	c = e2eCall("busy", time.Minute, "rejected")
+	c.Status = "busy"
+	fake.Put(c)
+	fake.Update("meeting", func(c *cometchat.Call) {
+		c.Status, c.EndedAt, c.VideoMinutes, c.TotalParticipants = "ended", c.StartedAt+3*3600, 360, 2
+		c.Participants = []cometchat.Participant{{UID: "a", State: "ended", IsJoined: true}, {UID: "b", State: "ended", IsJoined: true}}
+	})
+
+	eventually(t, 10*time.Second, func() bool {
+		_, m := e.metrics()
+		return m.sum("cometchat_calls_total", nil) == 4 && m.sum("cometchat_exporter_calls_tracked", nil) == 0
+	}, "four calls counted")
+	body, m := e.metrics()
+	assert.Equal(t, 2.0, m.sum("cometchat_calls_total", map[string]string{"status": "ended"}))
+	assert.Equal(t, 1.0, m.sum("cometchat_calls_total", map[string]string{"status": "canceled"}))
+	assert.Equal(t, 1.0, m.sum("cometchat_calls_total", map[string]string{"status": "other"}))
+	assert.Equal(t, 1.0, m.sum("cometchat_calls_total", map[string]string{"call_type": "audio", "mode": "call", "receiver_type": "group", "status": "ended"}))
+	assert.InDelta(t, 0.31666666666666665*60, m.sum("cometchat_call_audio_seconds_total", nil), 1e-9)
+	assert.InDelta(t, 360*60, m.sum("cometchat_call_video_seconds_total", nil), 1e-9)
+	assert.Equal(t, 3.0, m.sum("cometchat_participants_total", map[string]string{"state": "unanswered"}), "the group example's three invitees")
+	assert.Equal(t, 2.0, m.sum("cometchat_call_duration_seconds", nil), "two ended calls")
+	assert.Equal(t, 0.0, m.sum("cometchat_calls_active", nil))
+	assert.Equal(t, 1.0, m.sum("cometchat_exporter_build_info", nil))
+	assert.Positive(t, m.sum("cometchat_exporter_api_requests_total", map[string]string{"endpoint": "list_calls", "code": "200"}))
+
+	// Idle: counters stay put.
+	time.Sleep(600 * time.Millisecond) // three poll intervals, to show nothing moves
+	_, again := e.metrics()
+	assert.Equal(t, 4.0, again.sum("cometchat_calls_total", nil))
+
+	checkPromtool(t, body)
+	_, landing := e.get("/")
+	assert.Contains(t, landing, "/metrics")
+	e.stop()
+	assertNoKey(t, e.output.String(), body, landing)
+}
+
+func checkPromtool(t *testing.T, exposition string) {
+	promtool := requireTool(t, "promtool")
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(exposition)
+	out, err := cmd.CombinedOutput()
+	assert.NoError(t, err, "promtool check metrics:\n%s", out)
+}
+
+func assertNoKey(t *testing.T, outputs ...string) {
+	t.Helper()
+	for _, o := range outputs {
+		require.NotContains(t, o, e2eKey, "the API key leaked")
+		require.NotContains(t, o, e2eKey[:12], "part of the API key leaked")
+	}
+}
+
+func TestKeyRevokedAndRestored(t *testing.T) {
+	fake, base := fakeAPI(t)
+	e := startExporter(t, keyEnv, appArgs(base)...)
+	e.waitReady()
+	fake.Put(e2eCall("before", time.Minute, "ended"))
+	eventually(t, 5*time.Second, func() bool { _, m := e.metrics(); return m.sum("cometchat_calls_total", nil) == 1 }, "first call")
+
+	fake.Revoke(cometchat.CodeAPIKeyNotFound)
+	fake.Put(e2eCall("during", 30*time.Second, "rejected"))
+	eventually(t, 5*time.Second, func() bool {
+		_, m := e.metrics()
+		return m.sum("cometchat_up", nil) == 0 &&
+			m.sum("cometchat_exporter_api_errors_total", map[string]string{"reason": "AUTH_ERR_APIKEY_NOT_FOUND"}) > 0
+	}, "up=0 with reason AUTH_ERR_APIKEY_NOT_FOUND")
+	fake.Revoke(cometchat.CodeNoAccess)
+	eventually(t, 5*time.Second, func() bool {
+		_, m := e.metrics()
+		return m.sum("cometchat_exporter_api_errors_total", map[string]string{"reason": "AUTH_ERR_NO_ACCESS"}) > 0
+	}, "reason AUTH_ERR_NO_ACCESS")
+
+	fake.Restore()
+	eventually(t, 5*time.Second, func() bool {
+		_, m := e.metrics()
+		return m.sum("cometchat_up", nil) == 1 && m.sum("cometchat_calls_total", nil) == 2
+	}, "recovered, with the call from the outage counted once")
+	body, _ := e.metrics()
+	e.stop()
+	assertNoKey(t, e.output.String(), body)
+}
+
+// TestKeyNeverLogged runs through every error path at debug level.
+func TestKeyNeverLogged(t *testing.T) {
+	fake, base := fakeAPI(t)
+	fake.SetHang(time.Second)
+	fake.Put(e2eCall("m", time.Hour, "ongoing"))
+	i := 0
+	fake.InjectSchedule(func(r *http.Request, endpoint string) cometchattest.Fault {
+		i++
+		return cometchattest.AllFaults[i%len(cometchattest.AllFaults)]
+	})
+	e := startExporter(t, keyEnv, appArgs(base, "--cometchat.timeout=300ms")...)
+	eventually(t, 20*time.Second, func() bool {
+		return len(fake.Injected()) >= len(cometchattest.AllFaults)-1
+	}, "every fault served")
+	fake.InjectSchedule(nil)
+	fake.SetKey("another-key") // now every request is refused as a wrong key
+	time.Sleep(500 * time.Millisecond)
+	body, _ := e.metrics()
+	_, landing := e.get("/")
+	e.stop()
+	out := e.output.String()
+	assert.Contains(t, out, "level=debug", "debug logging was on")
+	assert.Contains(t, out, "Poll failed")
+	assertNoKey(t, out, body, landing)
+
+	// The same through a key file.
+	keyFile := filepath.Join(t.TempDir(), "key")
+	require.NoError(t, os.WriteFile(keyFile, []byte(e2eKey+"\n"), 0o600))
+	fake.SetKey(e2eKey)
+	e = startExporter(t, nil, appArgs(base, "--cometchat.api-key-file="+keyFile)...)
+	e.waitReady()
+	body, _ = e.metrics()
+	e.stop()
+	assertNoKey(t, e.output.String(), body)
+}
+
+func TestStartupValidation(t *testing.T) {
+	dir := t.TempDir()
+	emptyKey := filepath.Join(dir, "empty")
+	require.NoError(t, os.WriteFile(emptyKey, []byte("\n"), 0o600))
+	cases := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"no app id", keyEnv, []string{"--cometchat.region=us"},
+			"--cometchat.app-id (or COMETCHAT_APP_ID) is required"},
+		{"no key", nil, []string{"--cometchat.app-id=a", "--cometchat.region=us"},
+			"no API key: set COMETCHAT_API_KEY or --cometchat.api-key-file (COMETCHAT_API_KEY_FILE)"},
+		{"empty key", []string{"COMETCHAT_API_KEY=  "}, []string{"--cometchat.app-id=a", "--cometchat.region=us"},
+			"no API key: set COMETCHAT_API_KEY or --cometchat.api-key-file (COMETCHAT_API_KEY_FILE)"},
+		{"empty key file", nil, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--cometchat.api-key-file=" + emptyKey},
+			"--cometchat.api-key-file: key file " + emptyKey + " is empty"},
+		{"unreadable key file", nil, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--cometchat.api-key-file=" + dir + "/missing"},
+			"--cometchat.api-key-file: reading key file: open " + dir + "/missing: no such file or directory"},
+		{"bad region", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.region=mars"},
+			`--cometchat.region: region "mars" is not one of us, eu, in`},
+		{"no region", keyEnv, []string{"--cometchat.app-id=a"},
+			"--cometchat.region: a region (us, eu or in) is required when no base URL is given"},
+		{"malformed base URL", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.base-url=not a url"},
+			`--cometchat.base-url: base URL "not a url" must be an absolute http(s) URL`},
+		{"plain http off loopback", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.base-url=http://calls.example.com/v3"},
+			`--cometchat.base-url: base URL "http://calls.example.com/v3" uses plain http to a non-loopback host; the API key would travel in clear`},
+		{"zero interval", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--cometchat.poll-interval=0s"},
+			"--cometchat.poll-interval must be positive, got 0s"},
+		{"negative interval", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--cometchat.poll-interval=-5s"},
+			"--cometchat.poll-interval must be positive, got -5s"},
+		{"bad app id", keyEnv, []string{"--cometchat.app-id=a/b", "--cometchat.region=us"},
+			`--cometchat.app-id: "a/b" is not a valid app id (letters, digits, '-' and '_' only)`},
+		{"unknown flag", keyEnv, []string{"--cometchat.api-key=secret"},
+			"unknown long flag '--cometchat.api-key'"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(binary, append([]string{"--web.listen-address=127.0.0.1:0", "--log.format=json"}, tc.args...)...)
+			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, tc.env...)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, "must exit non-zero; output:\n%s", out)
+			assert.NotZero(t, exit.ExitCode())
+			assert.Equal(t, tc.want, exitMessage(string(out)), "output:\n%s", out)
+			assertNoKey(t, string(out))
+		})
+	}
+}
+
+// exitMessage is the error the exporter gave up with: the err of its
+// "Exiting" JSON log line, or kingpin's own message for a bad flag.
+func exitMessage(out string) string {
+	for _, line := range strings.Split(out, "\n") {
+		var entry struct{ Msg, Err string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "Exiting" {
+			return entry.Err
+		}
+		if rest, ok := strings.CutPrefix(line, "cometchat_exporter: error: "); ok {
+			return rest
+		}
+	}
+	return ""
+}
+
+func TestStateFileSurvivesKill9(t *testing.T) {
+	fake, base := fakeAPI(t)
+	fake.Put(e2eCall("history", time.Hour, "ended"))
+	fake.Put(e2eCall("meeting", 10*time.Minute, "ongoing"))
+	state := filepath.Join(t.TempDir(), "state.json")
+	args := appArgs(base, "--state.file="+state)
+
+	e := startExporter(t, keyEnv, args...)
+	e.waitReady()
+	for i := range 3 {
+		fake.Put(e2eCall(fmt.Sprintf("first-%d", i), time.Minute, "ended"))
+	}
+	eventually(t, 5*time.Second, func() bool { _, m := e.metrics(); return m.sum("cometchat_calls_total", nil) == 3 }, "3 calls")
+	e.kill() // kill -9
+
+	// While it is down: the meeting ends, more calls come and go.
+	fake.Update("meeting", func(c *cometchat.Call) { c.Status, c.EndedAt = "ended", time.Now().Unix() })
+	for i := range 130 {
+		fake.Put(e2eCall(fmt.Sprintf("down-%03d", i), 30*time.Second, "unanswered"))
+	}
+	// Without the state file the restart would see all of this as history
+	// and count nothing.
+	e = startExporter(t, keyEnv, args...)
+	eventually(t, 10*time.Second, func() bool {
+		_, m := e.metrics()
+		return m.sum("cometchat_calls_total", nil) == 3+1+130
+	}, "every call counted once")
+	time.Sleep(500 * time.Millisecond) // a few more polls: nothing is counted twice
+	_, m := e.metrics()
+	assert.Equal(t, 4.0, m.sum("cometchat_calls_total", map[string]string{"status": "ended"}))
+	assert.Equal(t, 130.0, m.sum("cometchat_calls_total", map[string]string{"status": "unanswered"}))
+	assert.Equal(t, 0.0, m.sum("cometchat_exporter_state_recovered", nil))
+
+	// A corrupt file is moved aside, reported, and counting starts fresh.
+	e.kill()
+	require.NoError(t, os.WriteFile(state, []byte("{garbage"), 0o600))
+	e = startExporter(t, keyEnv, args...)
+	_, m = e.metrics()
+	assert.Equal(t, 1.0, m.sum("cometchat_exporter_state_recovered", nil))
+	assert.Contains(t, e.output.String(), "file="+state)
+	moved, _ := filepath.Glob(state + ".corrupt-*")
+	assert.Len(t, moved, 1)
+}
+
+func TestReloadConfigFile(t *testing.T) {
+	fakeA, baseA := fakeAPI(t)
+	fakeB, baseB := fakeAPI(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	require.NoError(t, os.WriteFile(keyFile, []byte(e2eKey), 0o600))
+	cfg := filepath.Join(dir, "apps.yml")
+	appYAML := func(name, base string) string {
+		return fmt.Sprintf("  - name: %s\n    app_id: %s\n    api_key_file: %s\n    base_url: %s\n    poll_interval: 200ms\n", name, name, keyFile, base)
+	}
+	require.NoError(t, os.WriteFile(cfg, []byte("apps:\n"+appYAML("alpha", baseA)), 0o600))
+	e := startExporter(t, nil, "--config.file="+cfg)
+	e.waitReady()
+	fakeA.Put(e2eCall("a1", time.Minute, "ended"))
+	eventually(t, 5*time.Second, func() bool {
+		_, m := e.metrics()
+		return m.sum("cometchat_calls_total", map[string]string{"app": "alpha"}) == 1
+	}, "alpha counts")
+
+	// Add beta with SIGHUP: alpha keeps its counters.
+	require.NoError(t, os.WriteFile(cfg, []byte("apps:\n"+appYAML("alpha", baseA)+appYAML("beta", baseB)), 0o600))
+	e.cmd.Process.Signal(syscall.SIGHUP)
+	fakeB.Put(e2eCall("b1", time.Minute, "rejected"))
+	eventually(t, 5*time.Second, func() bool {
+		_, m := e.metrics()
+		return m.sum("cometchat_up", map[string]string{"app": "beta"}) == 1
+	}, "beta polled")
+	fakeB.Put(e2eCall("b2", 0, "rejected"))
+	eventually(t, 5*time.Second, func() bool {
+		_, m := e.metrics()
+		return m.sum("cometchat_calls_total", map[string]string{"app": "beta"}) == 1
+	}, "beta counts a new call")
+	_, m := e.metrics()
+	assert.Equal(t, 1.0, m.sum("cometchat_calls_total", map[string]string{"app": "alpha"}))
+
+	// A bad config is refused; the running apps stay.
+	require.NoError(t, os.WriteFile(cfg, []byte("apps:\n  - name: x\n    surprise: 1\n"), 0o600))
+	resp, err := http.Post("http://"+e.addr+"/-/reload", "", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 500, resp.StatusCode)
+	_, m = e.metrics()
+	assert.Equal(t, 0.0, m.sum("cometchat_exporter_config_last_reload_successful", nil))
+	assert.Equal(t, 1.0, m.sum("cometchat_up", map[string]string{"app": "beta"}))
+
+	// Remove alpha with POST /-/reload: its series go away.
+	require.NoError(t, os.WriteFile(cfg, []byte("apps:\n"+appYAML("beta", baseB)), 0o600))
+	resp, err = http.Post("http://"+e.addr+"/-/reload", "", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	_, m = e.metrics()
+	alpha := map[string]string{"app": "alpha"}
+	assert.Zero(t, m.count("cometchat_up", alpha)+m.count("cometchat_calls_total", alpha)+
+		m.count("cometchat_exporter_api_requests_total", alpha), "alpha's series are gone")
+	assert.Equal(t, 1.0, m.sum("cometchat_exporter_config_last_reload_successful", nil))
+	assert.Equal(t, 1.0, m.sum("cometchat_calls_total", map[string]string{"app": "beta"}))
+}
+
+func TestWebConfigTLSAndBasicAuth(t *testing.T) {
+	dir := t.TempDir()
+	certPEM, keyPEM := selfSignedCert(t)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tls.key"), keyPEM, 0o600))
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret-pass"), bcrypt.MinCost)
+	require.NoError(t, err)
+	webCfg := filepath.Join(dir, "web.yml")
+	require.NoError(t, os.WriteFile(webCfg, []byte(fmt.Sprintf(
+		"tls_server_config:\n  cert_file: %s/tls.crt\n  key_file: %s/tls.key\nbasic_auth_users:\n  prom: %s\n", dir, dir, hash)), 0o600))
+
+	addr := freeAddr(t)
+	cmd := exec.Command(binary, "--demo", "--web.listen-address="+addr, "--web.config.file="+webCfg)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(certPEM))
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	get := func(user, pass string) int {
+		req, _ := http.NewRequest("GET", "https://"+addr+"/metrics", nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	eventually(t, 10*time.Second, func() bool { return get("", "") != 0 }, "TLS listener up:\n"+out.String())
+	assert.Equal(t, 401, get("", ""))
+	assert.Equal(t, 401, get("prom", "wrong"))
+	assert.Equal(t, 200, get("prom", "s3cret-pass"))
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err == nil {
+		assert.Equal(t, 400, resp.StatusCode, "plain http is refused")
+		resp.Body.Close()
+	}
+}
+
+func selfSignedCert(t *testing.T) (certPEM, keyPEM []byte) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	kb, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
+}
+
+func TestDemoShowsCallsWithin30Seconds(t *testing.T) {
+	e := startExporter(t, nil, "--demo")
+	e.waitReady()
+	eventually(t, 30*time.Second, func() bool {
+		_, m := e.metrics()
+		return m.sum("cometchat_calls_total", nil) > 0 && m.sum("cometchat_calls_active", nil) > 0
+	}, "demo calls counted")
+	_, m := e.metrics()
+	assert.Equal(t, 1.0, m.sum("cometchat_up", map[string]string{"app": "demo"}))
+}
