@@ -120,14 +120,26 @@ type File struct {
 
 // FileApp is one entry of apps in the file.
 type FileApp struct {
-	Name         string         `yaml:"name"`
-	AppID        string         `yaml:"app_id"`
-	Region       string         `yaml:"region"`
-	APIKeyFile   string         `yaml:"api_key_file"`
-	BaseURL      string         `yaml:"base_url"`
-	OnBehalfOf   string         `yaml:"on_behalf_of"`
-	PollInterval model.Duration `yaml:"poll_interval"`
-	Backfill     model.Duration `yaml:"backfill"`
+	Name         string `yaml:"name"`
+	AppID        string `yaml:"app_id"`
+	Region       string `yaml:"region"`
+	APIKeyFile   string `yaml:"api_key_file"`
+	BaseURL      string `yaml:"base_url"`
+	OnBehalfOf   string `yaml:"on_behalf_of"`
+	PollInterval string `yaml:"poll_interval"` // e.g. 30s, 1m
+	Backfill     string `yaml:"backfill"`      // e.g. 72h, 3d
+}
+
+// duration parses a Prometheus-style duration ("30s", "1d"); empty is zero.
+func duration(key, v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := model.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", key, err)
+	}
+	return time.Duration(d), nil
 }
 
 // Defaults fill what a file entry leaves out.
@@ -198,20 +210,21 @@ func resolve(fa FileApp, d Defaults) (App, error) {
 		return App{}, fmt.Errorf("app_id %q is not a valid app id", fa.AppID)
 	case fa.APIKeyFile == "":
 		return App{}, errors.New("api_key_file is required")
-	case fa.PollInterval < 0:
-		return App{}, fmt.Errorf("poll_interval must be positive, got %s", fa.PollInterval)
-	case fa.Backfill < 0:
-		return App{}, fmt.Errorf("backfill must not be negative, got %s", fa.Backfill)
 	}
-	a := App{Name: fa.Name, AppID: fa.AppID, Region: fa.Region, APIKeyFile: fa.APIKeyFile,
-		OnBehalfOf: fa.OnBehalfOf, PollInterval: time.Duration(fa.PollInterval), Backfill: time.Duration(fa.Backfill)}
+	a := App{Name: fa.Name, AppID: fa.AppID, Region: fa.Region, APIKeyFile: fa.APIKeyFile, OnBehalfOf: fa.OnBehalfOf}
+	var err error
+	if a.PollInterval, err = duration("poll_interval", fa.PollInterval); err != nil {
+		return App{}, err
+	}
+	if a.Backfill, err = duration("backfill", fa.Backfill); err != nil {
+		return App{}, err
+	}
 	if a.PollInterval == 0 {
 		a.PollInterval = d.PollInterval
 	}
 	if a.PollInterval <= 0 {
 		return App{}, fmt.Errorf("poll_interval must be positive, got %s", a.PollInterval)
 	}
-	var err error
 	if a.BaseURL, err = baseURL(fa.AppID, fa.Region, fa.BaseURL, d.AllowInsecure); err != nil {
 		if fa.BaseURL != "" {
 			return App{}, fmt.Errorf("base_url: %w", err)

@@ -1,0 +1,92 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var defaults = Defaults{PollInterval: 30 * time.Second}
+
+func TestGoodFiles(t *testing.T) {
+	cases := map[string][]App{
+		"single.good.yml": {{Name: "prod-us", AppID: "abc123", Region: "us",
+			BaseURL: "https://abc123.call-us.cometchat.io/v3", APIKeyFile: "testdata/key", APIKey: "k-alpha",
+			PollInterval: 30 * time.Second}},
+		"full.good.yml": {
+			{Name: "prod-eu", AppID: "abc123", Region: "eu", BaseURL: "https://abc123.call-eu.cometchat.io/v3",
+				APIKeyFile: "testdata/key", APIKey: "k-alpha", OnBehalfOf: "support-bot",
+				PollInterval: 15 * time.Second, Backfill: 24 * time.Hour},
+			{Name: "staging", AppID: "def456", BaseURL: "https://calls-proxy.internal.example/v3",
+				APIKeyFile: "testdata/key", APIKey: "k-alpha", PollInterval: 30 * time.Second},
+		},
+	}
+	files, _ := filepath.Glob("testdata/*.good.yml")
+	require.Len(t, files, len(cases), "every good file has a case")
+	for name, want := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := LoadFile(filepath.Join("testdata", name), defaults)
+			require.NoError(t, err)
+			assert.Equal(t, want, got)
+		})
+	}
+}
+
+func TestBadFiles(t *testing.T) {
+	cases := map[string]string{
+		"unknown-key.bad.yml":         "yaml: unmarshal errors:\n  line 6: field api_key not found in type config.FileApp",
+		"no-apps.bad.yml":             "no apps configured",
+		"empty.bad.yml":               "no apps configured",
+		"duplicate-name.bad.yml":      `app "prod": name is used twice`,
+		"bad-region.bad.yml":          `app "prod": region: region "mars" is not one of us, eu, in`,
+		"missing-key-file.bad.yml":    `app "prod": api_key_file is required`,
+		"unreadable-key-file.bad.yml": `app "prod": api_key_file: reading key file: open testdata/no-such-key: no such file or directory`,
+		"plain-http.bad.yml":          `app "prod": base_url: base URL "http://calls.example.com/v3" uses plain http to a non-loopback host; the API key would travel in clear`,
+		"bad-interval.bad.yml":        `app "prod": poll_interval: not a valid duration string: "soon"`,
+		"bad-name.bad.yml":            `app "prod us": name "prod us" may hold only letters, digits, '.', '-' and '_'`,
+		"missing-app-id.bad.yml":      `app "prod": app_id is required`,
+	}
+	files, _ := filepath.Glob("testdata/*.bad.yml")
+	require.Len(t, files, len(cases), "every bad file has a case")
+	for name, want := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", name)
+			_, err := LoadFile(path, defaults)
+			require.Error(t, err)
+			assert.Equal(t, "--config.file "+path+": "+want, err.Error())
+		})
+	}
+}
+
+func TestErrorsNeverContainTheKey(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key")
+	require.NoError(t, os.WriteFile(key, []byte("super-secret-value"), 0o600))
+	_, err := Parse([]byte("apps:\n  - {name: p, app_id: a, region: xx, api_key_file: "+key+"}\n"), defaults)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "super-secret-value")
+	a, err := FromFlags(Flags{AppID: "a", Region: "us", APIKeyEnv: "super-secret-value", PollInterval: time.Second})
+	require.NoError(t, err)
+	assert.NotContains(t, a.String(), "super-secret-value")
+}
+
+func TestFromFlags(t *testing.T) {
+	a, err := FromFlags(Flags{AppID: "a1", BaseURL: "http://127.0.0.1:9/v3/", APIKeyEnv: " k \n", PollInterval: time.Second})
+	require.NoError(t, err)
+	assert.Equal(t, "http://127.0.0.1:9/v3", a.BaseURL)
+	assert.Equal(t, "k", a.APIKey)
+	assert.Equal(t, "a1", a.Name, "the app id is the app label")
+
+	_, err = FromFlags(Flags{AppID: "a1", Region: "us", APIKeyEnv: "k", PollInterval: time.Second, Backfill: -time.Hour})
+	assert.EqualError(t, err, "--cometchat.backfill must not be negative, got -1h0m0s")
+	_, err = FromFlags(Flags{AppID: "a1", BaseURL: "http://calls.example.com/v3", APIKeyEnv: "k", PollInterval: time.Second, AllowInsecure: true})
+	assert.NoError(t, err, "--cometchat.allow-insecure-http allows plain http")
+	_, err = FromFlags(Flags{AppID: "a1", Region: "us", APIKeyEnv: "k", PollInterval: time.Second, APIKeyFile: "testdata/key"})
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(a.String(), `app "a1"`))
+}
