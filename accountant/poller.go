@@ -182,7 +182,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 
 func (p *Poller) publish() {
 	s := p.ledger.snapshot(p.cfg.App)
-	s.Up, s.LastSuccess, s.StateRecovered = p.up, p.lastSuccess, p.stateRecovered
+	s.Up, s.LastSuccess, s.StateRecovered, s.Interval = p.up, p.lastSuccess, p.stateRecovered, p.cfg.Interval
 	p.snap.Store(s)
 }
 

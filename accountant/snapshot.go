@@ -19,8 +19,10 @@ type Snapshot struct {
 	Up bool
 	// LastSuccess is the end of the last successful poll; zero before one.
 	LastSuccess time.Time
-	Tracked     int
-	Abandoned   uint64
+	// Interval is the configured time between polls.
+	Interval  time.Duration
+	Tracked   int
+	Abandoned uint64
 	// StateRecovered is true when the state file could not be read at start
 	// and was moved aside.
 	StateRecovered bool

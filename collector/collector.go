@@ -47,6 +47,8 @@ var (
 		"1 if the last poll of the Calls API succeeded, 0 otherwise.", []string{"app"}, nil)
 	lastPollDesc = prometheus.NewDesc("cometchat_last_successful_poll_timestamp_seconds",
 		"Unix time of the end of the last successful poll; 0 before the first.", []string{"app"}, nil)
+	intervalDesc = prometheus.NewDesc("cometchat_exporter_poll_interval_seconds",
+		"Configured time between polls of the Calls API.", []string{"app"}, nil)
 	trackedDesc = prometheus.NewDesc("cometchat_exporter_calls_tracked",
 		"Calls seen in progress and watched until they are final.", []string{"app"}, nil)
 	abandonedDesc = prometheus.NewDesc("cometchat_exporter_calls_abandoned_total",
@@ -71,7 +73,7 @@ func New(f func() []*accountant.Snapshot) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{callsDesc, audioDesc, videoDesc, participantsDesc,
 		recordedDesc, recordingsDesc, recordingSecondsDesc, durationDesc, callParticipantsDesc,
-		activeDesc, activeParticipantsDesc, upDesc, lastPollDesc, trackedDesc, abandonedDesc, recoveredDesc} {
+		activeDesc, activeParticipantsDesc, upDesc, lastPollDesc, intervalDesc, trackedDesc, abandonedDesc, recoveredDesc} {
 		ch <- d
 	}
 }
@@ -98,6 +100,7 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 		last = float64(s.LastSuccess.UnixNano()) / 1e9
 	}
 	gauge(lastPollDesc, last, s.App)
+	gauge(intervalDesc, s.Interval.Seconds(), s.App)
 	gauge(trackedDesc, float64(s.Tracked), s.App)
 	counter(abandonedDesc, float64(s.Abandoned), s.App)
 	gauge(recoveredDesc, b2f(s.StateRecovered), s.App)

@@ -39,6 +39,7 @@ func testSnapshot() *accountant.Snapshot {
 		Up:          true,
 		LastSuccess: time.Unix(1700000000, 500_000_000),
 		Tracked:     3,
+		Interval:    30 * time.Second,
 	}
 }
 
@@ -60,7 +61,7 @@ func TestCollectorAlwaysEmitsUp(t *testing.T) {
 # TYPE cometchat_up gauge
 cometchat_up{app="fresh"} 0
 `), "cometchat_up"))
-	assert.Equal(t, 5, testutil.CollectAndCount(c), "up, last poll, tracked, abandoned, recovered; no call series yet")
+	assert.Equal(t, 6, testutil.CollectAndCount(c), "up, last poll, interval, tracked, abandoned, recovered; no call series yet")
 }
 
 func TestAPIMetrics(t *testing.T) {

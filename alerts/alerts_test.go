@@ -1,0 +1,142 @@
+package alerts
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+)
+
+// promtool finds promtool; under CI=true its absence fails the test.
+func promtool(t *testing.T) string {
+	path, err := exec.LookPath("promtool")
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("promtool is required under CI=true but is not on PATH")
+	}
+	t.Skip("promtool not on PATH")
+	return ""
+}
+
+func ruleFiles(t *testing.T) []string {
+	files, err := filepath.Glob("*.yml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	return files
+}
+
+func TestPromtoolCheckRules(t *testing.T) {
+	out, err := exec.Command(promtool(t), append([]string{"check", "rules"}, ruleFiles(t)...)...).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+}
+
+func TestPromtoolTestRules(t *testing.T) {
+	tests, err := filepath.Glob("tests/*.yml")
+	require.NoError(t, err)
+	require.NotEmpty(t, tests)
+	out, err := exec.Command(promtool(t), append([]string{"test", "rules"}, tests...)...).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+}
+
+type ruleFile struct {
+	Groups []struct {
+		Name  string `yaml:"name"`
+		Rules []struct {
+			Alert       string            `yaml:"alert"`
+			Record      string            `yaml:"record"`
+			Expr        string            `yaml:"expr"`
+			For         string            `yaml:"for"`
+			Labels      map[string]string `yaml:"labels"`
+			Annotations map[string]string `yaml:"annotations"`
+		} `yaml:"rules"`
+	} `yaml:"groups"`
+}
+
+type testFile struct {
+	Tests []struct {
+		AlertRuleTest []struct {
+			Alertname string `yaml:"alertname"`
+			ExpAlerts []any  `yaml:"exp_alerts"`
+		} `yaml:"alert_rule_test"`
+	} `yaml:"tests"`
+}
+
+var required = []string{"CometChatExporterDown", "CometChatAPIAuthFailing", "CometChatPollStale",
+	"CometChatAPIRateLimited", "CometChatUnansweredCallsSpike", "CometChatRejectedCallsSpike", "CometChatCallsDropped"}
+
+// TestAlertConventions: CamelCase names, a severity, a static summary
+// ending with a period, a templated description naming the app and the
+// value, a runbook section that exists, and promtool cases that fire and
+// that do not.
+func TestAlertConventions(t *testing.T) {
+	runbook, err := os.ReadFile("../docs/runbook.md")
+	require.NoError(t, err)
+	anchors := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^## (\S+)`).FindAllStringSubmatch(string(runbook), -1) {
+		anchors[strings.ToLower(m[1])] = true
+	}
+
+	fires, quiet := map[string]bool{}, map[string]bool{}
+	tests, _ := filepath.Glob("tests/*.yml")
+	for _, f := range tests {
+		var tf testFile
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		require.NoError(t, yaml.Unmarshal(b, &tf))
+		for _, tc := range tf.Tests {
+			for _, a := range tc.AlertRuleTest {
+				if len(a.ExpAlerts) > 0 {
+					fires[a.Alertname] = true
+				} else {
+					quiet[a.Alertname] = true
+				}
+			}
+		}
+	}
+
+	seen := map[string]bool{}
+	for _, f := range ruleFiles(t) {
+		var rf ruleFile
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		require.NoError(t, yaml.Unmarshal(b, &rf))
+		for _, g := range rf.Groups {
+			for _, r := range g.Rules {
+				if r.Alert == "" {
+					assert.Regexp(t, `^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$`, r.Record, "recording rule name level:metric:operations")
+					continue
+				}
+				name := r.Alert
+				seen[name] = true
+				assert.Regexp(t, `^CometChat[A-Z][A-Za-z]+$`, name)
+				assert.Contains(t, []string{"critical", "warning", "info"}, r.Labels["severity"], name)
+				assert.NotEmpty(t, r.For, "%s has a for duration", name)
+				summary := r.Annotations["summary"]
+				assert.True(t, strings.HasSuffix(summary, "."), "%s summary ends with a period", name)
+				assert.NotContains(t, summary, "{{", "%s summary is static", name)
+				desc := r.Annotations["description"]
+				assert.Contains(t, desc, "$value", "%s description shows the value", name)
+				if name != "CometChatExporterDown" { // up carries no app label
+					assert.Contains(t, desc, "$labels.app", "%s description names the app", name)
+				}
+				url := r.Annotations["runbook_url"]
+				anchor := strings.ToLower(name)
+				assert.True(t, strings.HasSuffix(url, "docs/runbook.md#"+anchor), "%s runbook_url %s", name, url)
+				assert.True(t, anchors[anchor], "docs/runbook.md has a section for %s", name)
+				assert.True(t, fires[name], "%s has a promtool case where it fires", name)
+				assert.True(t, quiet[name], "%s has a promtool case where it must not fire", name)
+			}
+		}
+	}
+	for _, name := range required {
+		assert.True(t, seen[name], "alert %s is defined", name)
+	}
+}

@@ -1,0 +1,159 @@
+package dashboards
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cometchat-exporter/cometchat-exporter/accountant"
+	"github.com/cometchat-exporter/cometchat-exporter/collector"
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
+)
+
+var update = flag.Bool("update", false, "rewrite the committed dashboard JSON")
+
+func TestCommittedJSONIsCurrent(t *testing.T) {
+	for name, d := range Files() {
+		want, err := Marshal(d)
+		require.NoError(t, err)
+		if *update {
+			require.NoError(t, os.WriteFile(name, want, 0o644))
+			continue
+		}
+		got, err := os.ReadFile(name)
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(want, got), "%s is stale: run go test ./dashboards -update", name)
+	}
+}
+
+// committed loads the dashboards as users import them: from the files.
+func committed(t *testing.T) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for name := range Files() {
+		b, err := os.ReadFile(name)
+		require.NoError(t, err)
+		var d map[string]any
+		require.NoError(t, json.Unmarshal(b, &d), name)
+		out[name] = d
+	}
+	return out
+}
+
+// Exprs returns every panel query of a dashboard.
+func exprs(d map[string]any) []string {
+	var out []string
+	for _, p := range d["panels"].([]any) {
+		for _, tg := range p.(map[string]any)["targets"].([]any) {
+			out = append(out, tg.(map[string]any)["expr"].(string))
+		}
+	}
+	return out
+}
+
+// emitted is the set of metric names the exporter exposes, gathered from
+// its real collectors.
+func emitted(t *testing.T) map[string]bool {
+	reg := prometheus.NewRegistry()
+	lb := accountant.Labels{CallType: "audio", Mode: "call", ReceiverType: "user"}
+	snap := &accountant.Snapshot{App: "a",
+		Totals: map[accountant.Labels]*accountant.Totals{lb: {Calls: map[string]uint64{}, Participants: map[string]uint64{}}},
+		Active: map[accountant.Labels]accountant.Active{lb: {}}}
+	reg.MustRegister(collector.New(func() []*accountant.Snapshot { return []*accountant.Snapshot{snap} }),
+		versioncollector.NewCollector("cometchat_exporter"))
+	m := collector.NewAPIMetrics(reg)
+	m.Init("a")
+	m.Observe("a", cometchat.RequestInfo{Endpoint: "list_calls", Code: 200, Duration: time.Millisecond})
+	fams, err := reg.Gather()
+	require.NoError(t, err)
+	names := map[string]bool{}
+	for _, f := range fams {
+		n := f.GetName()
+		names[n] = true
+		if f.GetType().String() == "HISTOGRAM" {
+			names[n+"_bucket"], names[n+"_sum"], names[n+"_count"] = true, true, true
+		}
+	}
+	return names
+}
+
+var metricName = regexp.MustCompile(`\bcometchat_[a-z_]+\b`)
+
+func TestDashboardModel(t *testing.T) {
+	names := emitted(t)
+	uids := map[string]bool{}
+	for file, d := range committed(t) {
+		t.Run(file, func(t *testing.T) {
+			uid, _ := d["uid"].(string)
+			assert.NotEmpty(t, uid)
+			assert.False(t, uids[uid], "uid %s used twice", uid)
+			uids[uid] = true
+			assert.NotEmpty(t, d["title"])
+			assert.NotEmpty(t, d["tags"])
+			assert.NotEmpty(t, d["__inputs"])
+			assert.NotEmpty(t, d["__requires"])
+
+			vars := map[string]map[string]any{}
+			for _, v := range d["templating"].(map[string]any)["list"].([]any) {
+				vm := v.(map[string]any)
+				vars[vm["name"].(string)] = vm
+			}
+			require.Contains(t, vars, "datasource")
+			assert.Equal(t, "datasource", vars["datasource"]["type"])
+			assert.Equal(t, "prometheus", vars["datasource"]["query"])
+			for _, name := range []string{"job", "app"} {
+				require.Contains(t, vars, name)
+				assert.Equal(t, true, vars[name]["multi"])
+				assert.Equal(t, true, vars[name]["includeAll"])
+			}
+
+			ids := map[float64]bool{}
+			for _, p := range d["panels"].([]any) {
+				pm := p.(map[string]any)
+				id := pm["id"].(float64)
+				assert.False(t, ids[id], "panel id %v used twice", id)
+				ids[id] = true
+				title := pm["title"].(string)
+				assert.NotEmpty(t, pm["description"], "panel %q has a description", title)
+				gp, ok := pm["gridPos"].(map[string]any)
+				require.True(t, ok, "panel %q has gridPos", title)
+				for _, k := range []string{"x", "y", "w", "h"} {
+					assert.Contains(t, gp, k, "panel %q gridPos.%s", title, k)
+				}
+				unit := pm["fieldConfig"].(map[string]any)["defaults"].(map[string]any)["unit"]
+				assert.Contains(t, []any{"s", "m", "percentunit", "reqps", "short"}, unit, "panel %q unit", title)
+				for _, tg := range pm["targets"].([]any) {
+					tm := tg.(map[string]any)
+					dsm, ok := tm["datasource"].(map[string]any)
+					require.True(t, ok, "every target of %q has a datasource", title)
+					assert.Equal(t, "${datasource}", dsm["uid"])
+					expr := tm["expr"].(string)
+					for _, n := range metricName.FindAllString(expr, -1) {
+						assert.True(t, names[n], "panel %q uses %s, which the exporter does not emit", title, n)
+					}
+					// No selector is hard-coded past the variables: every call
+					// metric is filtered by $job and $app.
+					if strings.Contains(expr, "cometchat_") && !strings.Contains(expr, "build_info") {
+						assert.Contains(t, expr, `app=~"$app"`, "panel %q", title)
+					}
+				}
+			}
+		})
+	}
+	var sorted []string
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	t.Logf("metrics the exporter emits: %v", sorted)
+}
