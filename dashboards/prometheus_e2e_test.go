@@ -1,0 +1,241 @@
+package dashboards
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// requireTool finds an external tool; under CI=true its absence fails.
+func requireTool(t *testing.T, name string) string {
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is required under CI=true but is not on PATH", name)
+	}
+	t.Skipf("%s not on PATH", name)
+	return ""
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+func startProcess(t *testing.T, name string, args ...string) *lockedBuffer {
+	out := &lockedBuffer{}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return out
+}
+
+var variableRef = regexp.MustCompile(`\$\{?[A-Za-z_][A-Za-z0-9_]*\}?`)
+
+// expand substitutes Grafana's variables the way an import with "All"
+// selected would: $__rate_interval becomes 5m, every other variable .*.
+func expand(expr string) string {
+	expr = strings.ReplaceAll(expr, "$__rate_interval", "5m")
+	return variableRef.ReplaceAllString(expr, ".*")
+}
+
+type apiResponse struct {
+	Status    string          `json:"status"`
+	Error     string          `json:"error"`
+	ErrorType string          `json:"errorType"`
+	Data      json.RawMessage `json:"data"`
+}
+
+func promGet(base, path string, params url.Values) (*apiResponse, error) {
+	resp, err := http.Get(base + path + "?" + params.Encode())
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var r apiResponse
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// TestDashboardsAndRulesAgainstPrometheus runs the exporter in --demo mode
+// beside a real Prometheus that scrapes it every second and loads the
+// rules, then runs every dashboard query through the HTTP API and checks
+// every rule group's health.
+func TestDashboardsAndRulesAgainstPrometheus(t *testing.T) {
+	prometheus := requireTool(t, "prometheus")
+	if testing.Short() {
+		t.Skip("starts a Prometheus server and waits for data")
+	}
+	dir := t.TempDir()
+	exporter := filepath.Join(dir, "cometchat_exporter")
+	build := exec.Command("go", "build", "-o", exporter, "..")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	expAddr, promAddr := freePort(t), freePort(t)
+	expLog := startProcess(t, exporter, "--demo", "--web.listen-address="+expAddr)
+
+	rules, err := filepath.Glob("../alerts/*.yml")
+	require.NoError(t, err)
+	require.NotEmpty(t, rules)
+	var ruleLines []string
+	for _, r := range rules {
+		abs, _ := filepath.Abs(r)
+		ruleLines = append(ruleLines, "  - "+abs)
+	}
+	cfg := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+%s
+scrape_configs:
+  - job_name: cometchat
+    static_configs:
+      - targets: ['%s']
+`, strings.Join(ruleLines, "\n"), expAddr)
+	cfgFile := filepath.Join(dir, "prometheus.yml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte(cfg), 0o600))
+	promLog := startProcess(t, prometheus, "--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+promAddr)
+	base := "http://" + promAddr
+	defer func() {
+		if t.Failed() {
+			t.Logf("exporter log:\n%s\nprometheus log:\n%s", expLog.String(), promLog.String())
+		}
+	}()
+
+	ready := func(url string) bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	for deadline := time.Now().Add(30 * time.Second); !ready(base+"/-/ready") || !ready("http://"+expAddr+"/-/ready"); {
+		require.True(t, time.Now().Before(deadline), "Prometheus and the exporter ready within 30s")
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// Every query of every dashboard, expanded.
+	type query struct{ file, expr string }
+	var queries []query
+	for file, d := range committed(t) {
+		for _, e := range exprs(d) {
+			queries = append(queries, query{file, expand(e)})
+		}
+	}
+	sort.Slice(queries, func(i, j int) bool { return queries[i].expr < queries[j].expr })
+
+	run := func() (errs, empty []string) {
+		for _, q := range queries {
+			r, err := promGet(base, "/api/v1/query", url.Values{"query": {q.expr}})
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", q.expr, err))
+				continue
+			}
+			if r.Status != "success" {
+				errs = append(errs, fmt.Sprintf("%s: %s %s", q.expr, r.ErrorType, r.Error))
+				continue
+			}
+			var data struct {
+				Result []json.RawMessage `json:"result"`
+			}
+			if json.Unmarshal(r.Data, &data) != nil || len(data.Result) == 0 {
+				empty = append(empty, q.file+": "+q.expr)
+			}
+		}
+		return errs, empty
+	}
+
+	// Wait for data: at least 45 seconds, as a user would, and until every
+	// query has data or two minutes have passed.
+	start := time.Now()
+	var errs, empty []string
+	var allData time.Duration
+	for {
+		errs, empty = run()
+		elapsed := time.Since(start)
+		if len(empty) == 0 && allData == 0 {
+			allData = elapsed
+			t.Logf("every query has data %s after Prometheus became ready", allData.Round(time.Second))
+		}
+		if len(errs) > 0 || (elapsed > 45*time.Second && len(empty) == 0) || elapsed > 2*time.Minute {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+	t.Logf("%d queries after %s: %d errors, %d without data", len(queries), time.Since(start).Round(time.Second), len(errs), len(empty))
+	assert.Empty(t, errs, "queries that Prometheus refused")
+	assert.Empty(t, empty, "queries without data")
+
+	// Every rule group loads and evaluates without error.
+	r, err := promGet(base, "/api/v1/rules", nil)
+	require.NoError(t, err)
+	require.Equal(t, "success", r.Status)
+	var rulesData struct {
+		Groups []struct {
+			Name  string `json:"name"`
+			File  string `json:"file"`
+			Rules []struct {
+				Name           string `json:"name"`
+				Health         string `json:"health"`
+				LastError      string `json:"lastError"`
+				LastEvaluation string `json:"lastEvaluation"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	require.NoError(t, json.Unmarshal(r.Data, &rulesData))
+	require.Len(t, rulesData.Groups, 2, "both rule groups loaded")
+	n := 0
+	for _, g := range rulesData.Groups {
+		for _, rule := range g.Rules {
+			n++
+			assert.Equal(t, "ok", rule.Health, "%s/%s: %s", g.Name, rule.Name, rule.LastError)
+			assert.Empty(t, rule.LastError, "%s/%s", g.Name, rule.Name)
+			assert.False(t, strings.HasPrefix(rule.LastEvaluation, "0001"), "%s/%s was evaluated", g.Name, rule.Name)
+		}
+	}
+	assert.Equal(t, 19, n, "12 recording rules and 7 alerts")
+
+	// The recording rules produce data from the demo too.
+	for _, rec := range []string{"job_app:cometchat_calls:rate5m", "job_app_status:cometchat_calls:rate5m",
+		"job_app:cometchat_calls_unanswered:ratio15m", "job_app:cometchat_call_audio_minutes:rate1h"} {
+		r, err := promGet(base, "/api/v1/query", url.Values{"query": {rec}})
+		require.NoError(t, err)
+		assert.NotContains(t, string(r.Data), `"result":[]`, "%s has data", rec)
+	}
+}
