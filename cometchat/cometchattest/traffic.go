@@ -31,7 +31,7 @@ type Traffic struct {
 	carry   float64
 	n       uint64
 	prefix  string
-	Created int
+	created int
 }
 
 type life struct {
@@ -61,6 +61,9 @@ func (t *Traffic) Run(ctx context.Context, tick time.Duration) {
 		}
 	}
 }
+
+// Created is the number of calls generated so far.
+func (t *Traffic) Created() int { t.mu.Lock(); defer t.mu.Unlock(); return t.created }
 
 // Live is the number of calls in progress.
 func (t *Traffic) Live() int { t.mu.Lock(); defer t.mu.Unlock(); return len(t.live) }
@@ -118,7 +121,7 @@ func (t *Traffic) scaled(d time.Duration) time.Duration {
 func (t *Traffic) start(now time.Time) {
 	r := t.rng
 	t.n++
-	t.Created++
+	t.created++
 	c := cometchat.Call{
 		SessionID:   fmt.Sprintf("%s.%d", t.prefix, t.n),
 		Type:        pick(r, []string{"audio", "video"}, []float64{0.55, 0.45}),
