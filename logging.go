@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -25,11 +24,6 @@ func newLogger(w io.Writer, lvl, format string) log.Logger {
 	l = level.NewFilter(l, allow)
 	return log.With(l, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller)
 }
-
-// stdLogger adapts a go-kit logger to promhttp's error log.
-type stdLogger struct{ l log.Logger }
-
-func (s stdLogger) Println(v ...any) { level.Error(s.l).Log("msg", fmt.Sprint(v...)) }
 
 // slogFor adapts a go-kit logger to the *slog.Logger that exporter-toolkit
 // takes, so that the whole exporter logs through one logger and format.

@@ -26,7 +26,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
@@ -125,13 +124,15 @@ func run(args []string, stderr io.Writer) int {
 		return fail(logger, err)
 	}
 
+	// Per-app metrics are rendered by each poller after its poll (see
+	// collector.Exposition); reg holds the exporter-wide ones.
 	reg := prometheus.NewRegistry()
-	apiMetrics := collector.NewAPIMetrics(reg)
+	exposition := collector.NewExposition()
 	pollers := fleet.New(ctx, fleet.Settings{
 		Timeout: *timeout, MaxRequestsPerMinute: *budget, Overlap: *overlap, Capacity: *capacity,
 		StateFile: *stateFile, PerAppState: *configFile != "", Logger: logger,
 		UserAgent: exporterName + "/" + version.Version,
-		Observe:   apiMetrics.Observe, OnError: apiMetrics.Error, Init: apiMetrics.Init, Forget: apiMetrics.Forget,
+		OnPublish: exposition.Update, Forget: exposition.Forget,
 	})
 	defer pollers.Stop()
 	if err := pollers.Apply(apps); err != nil {
@@ -153,14 +154,15 @@ func run(args []string, stderr io.Writer) int {
 		return err
 	}
 
-	reg.MustRegister(collector.New(pollers.Snapshots), versioncollector.NewCollector(exporterName))
+	reg.MustRegister(versioncollector.NewCollector(exporterName))
 	if !*noExporter {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle(*metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog: stdLogger{logger}, EnableOpenMetrics: true, Registry: reg}))
+	mux.Handle(*metricsPath, exposition.Handler(reg, func(err error) {
+		level.Error(logger).Log("msg", "Gathering metrics failed", "err", err)
+	}))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
 		if !pollers.Ready() {

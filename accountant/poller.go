@@ -19,8 +19,10 @@ import (
 // Config configures a Poller.
 type Config struct {
 	// App is the value of the app label.
-	App    string
-	Client *cometchat.Client
+	App string
+	// API configures the client the poller reads the Calls API with. Its
+	// Observe hook, if set, is called after the poller's own.
+	API cometchat.Config
 	// Interval between the starts of two polls.
 	Interval time.Duration
 	// Overlap: each poll re-reads calls initiated up to this long before the
@@ -39,10 +41,11 @@ type Config struct {
 	// StateFile, when set, persists the ledger across restarts.
 	StateFile string
 	Logger    log.Logger
-	// OnError is told about problems that are not failed HTTP requests
-	// (those the client reports itself): reason is a short label value.
-	OnError func(reason string)
-	Now     func() time.Time
+	// OnPublish, when set, is called with every new snapshot, on the
+	// poller's goroutine (the collector renders it there, off the scrape
+	// path).
+	OnPublish func(*Snapshot)
+	Now       func() time.Time
 	// Resume, when set, is a stopped poller of the same app whose ledger
 	// this one continues (a configuration reload); StateFile is then not
 	// read.
@@ -53,7 +56,9 @@ type Config struct {
 // app. Scrapes read its Snapshot; they never wait on the API.
 type Poller struct {
 	cfg    Config
+	client *cometchat.Client
 	ledger *Ledger
+	stats  APIStats
 	poll   uint64
 	// statusFilterIgnored is set once a status=ongoing listing returned a
 	// final call: the server does not filter, so tracked calls are followed
@@ -72,9 +77,6 @@ type Poller struct {
 // that exists. A state file that cannot be decoded is moved aside and the
 // poller starts fresh; one that cannot be read or moved is an error.
 func NewPoller(cfg Config) (*Poller, error) {
-	if cfg.Client == nil {
-		return nil, errors.New("accountant: no client")
-	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = 30 * time.Second
 	}
@@ -93,16 +95,31 @@ func NewPoller(cfg Config) (*Poller, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = log.NewNopLogger()
 	}
-	if cfg.OnError == nil {
-		cfg.OnError = func(string) {}
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	cfg.Logger = log.With(cfg.Logger, "app", cfg.App)
-	p := &Poller{cfg: cfg, ledger: NewLedger(), ready: make(chan struct{})}
+	p := &Poller{cfg: cfg, ledger: NewLedger(), stats: newAPIStats(), ready: make(chan struct{})}
+	api := cfg.API
+	next := api.Observe
+	api.Observe = func(info cometchat.RequestInfo) {
+		p.stats.observe(info)
+		if info.Err != nil {
+			level.Debug(p.cfg.Logger).Log("msg", "API request failed", "endpoint", info.Endpoint,
+				"code", info.Code, "took", info.Duration, "err", info.Err)
+		}
+		if next != nil {
+			next(info)
+		}
+	}
+	client, err := cometchat.New(api)
+	if err != nil {
+		return nil, err
+	}
+	p.client = client
 	if r := cfg.Resume; r != nil {
 		p.ledger, p.statusFilterIgnored, p.stateRecovered = r.ledger, r.statusFilterIgnored, r.stateRecovered
+		p.stats = r.stats
 		p.up, p.lastSuccess = r.up, r.lastSuccess
 		select {
 		case <-r.ready:
@@ -136,7 +153,7 @@ func (p *Poller) Run(ctx context.Context) {
 			level.Warn(p.cfg.Logger).Log("msg", "Poll failed; counters are unchanged by the failure and the poll is retried", "err", err)
 		}
 		next := start.Add(p.cfg.Interval)
-		if ra := p.cfg.Client.RetryAfter(); ra.After(next) {
+		if ra := p.client.RetryAfter(); ra.After(next) {
 			next = ra
 		}
 		t := time.NewTimer(time.Until(next))
@@ -170,7 +187,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 	// more than what a restart continues from.
 	if p.cfg.StateFile != "" && p.ledger.dirty {
 		if serr := saveState(p.cfg.StateFile, p.cfg.App, p.ledger, p.cfg.Now()); serr != nil {
-			p.cfg.OnError("state_write")
+			p.stats.Errors["state_write"]++
 			level.Error(p.cfg.Logger).Log("msg", "Writing the state file failed", "file", p.cfg.StateFile, "err", serr)
 		} else {
 			p.ledger.dirty = false
@@ -183,6 +200,10 @@ func (p *Poller) Poll(ctx context.Context) error {
 func (p *Poller) publish() {
 	s := p.ledger.snapshot(p.cfg.App)
 	s.Up, s.LastSuccess, s.StateRecovered, s.Interval = p.up, p.lastSuccess, p.stateRecovered, p.cfg.Interval
+	s.API = p.stats.clone()
+	if p.cfg.OnPublish != nil {
+		p.cfg.OnPublish(s)
+	}
 	p.snap.Store(s)
 }
 
@@ -207,7 +228,7 @@ func (p *Poller) scan(ctx context.Context) error {
 		prevFirst    string
 	)
 	for page := 1; ; page++ {
-		pg, err := p.cfg.Client.List(ctx, cometchat.ListOptions{Page: page, PerPage: p.cfg.PerPage})
+		pg, err := p.client.List(ctx, cometchat.ListOptions{Page: page, PerPage: p.cfg.PerPage})
 		if err != nil {
 			return fmt.Errorf("listing calls, page %d: %w", page, err)
 		}
@@ -313,7 +334,7 @@ func (p *Poller) scanOngoing(ctx context.Context, mode observeMode) error {
 		return nil
 	}
 	for page := 1; ; page++ {
-		pg, err := p.cfg.Client.List(ctx, cometchat.ListOptions{Page: page, PerPage: p.cfg.PerPage, Status: "ongoing"})
+		pg, err := p.client.List(ctx, cometchat.ListOptions{Page: page, PerPage: p.cfg.PerPage, Status: "ongoing"})
 		if err != nil {
 			return fmt.Errorf("listing ongoing calls, page %d: %w", page, err)
 		}
@@ -346,7 +367,7 @@ func (p *Poller) getUnseen(ctx context.Context, mode observeMode) error {
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		c, err := p.cfg.Client.Get(ctx, id)
+		c, err := p.client.Get(ctx, id)
 		var apiErr *cometchat.APIError
 		if errors.As(err, &apiErr) && apiErr.NotFound() {
 			t := p.ledger.tracked[id]
@@ -354,7 +375,7 @@ func (p *Poller) getUnseen(ctx context.Context, mode observeMode) error {
 			p.ledger.dirty = true
 			if t.NotFound >= p.cfg.MaxNotFound {
 				p.ledger.Untrack(id)
-				p.cfg.OnError("call_not_found")
+				p.stats.Errors["call_not_found"]++
 				level.Warn(p.cfg.Logger).Log("msg", "Dropped a tracked call that Get Call keeps answering not found", "polls", t.NotFound)
 			}
 			continue
@@ -370,7 +391,7 @@ func (p *Poller) getUnseen(ctx context.Context, mode observeMode) error {
 }
 
 func (p *Poller) skipped(n int) {
-	for range n {
-		p.cfg.OnError("invalid_call")
+	if n > 0 {
+		p.stats.Errors["invalid_call"] += uint64(n)
 	}
 }

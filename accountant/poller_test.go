@@ -23,13 +23,12 @@ const key = "test-key-5f1c"
 var t0 = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 
 type harness struct {
-	t      *testing.T
-	fake   *cometchattest.Server
-	url    string
-	now    time.Time
-	cfg    Config
-	p      *Poller
-	errors []string
+	t    *testing.T
+	fake *cometchattest.Server
+	url  string
+	now  time.Time
+	cfg  Config
+	p    *Poller
 }
 
 func newHarness(t *testing.T) *harness {
@@ -41,14 +40,12 @@ func newHarness(t *testing.T) *harness {
 
 // start builds a poller (a new process, as far as the ledger goes).
 func (h *harness) start(mod ...func(*Config)) {
-	c, err := cometchat.New(cometchat.Config{BaseURL: h.url, APIKey: key, Timeout: 2 * time.Second,
-		MaxRetries: -1})
-	require.NoError(h.t, err)
-	h.cfg = Config{App: "test", Client: c, Now: func() time.Time { return h.now },
-		OnError: func(r string) { h.errors = append(h.errors, r) }}
+	h.cfg = Config{App: "test", Now: func() time.Time { return h.now },
+		API: cometchat.Config{BaseURL: h.url, APIKey: key, Timeout: 2 * time.Second, MaxRetries: -1}}
 	for _, m := range mod {
 		m(&h.cfg)
 	}
+	var err error
 	h.p, err = NewPoller(h.cfg)
 	require.NoError(h.t, err)
 }
@@ -333,7 +330,8 @@ func TestGetCallNotFoundKeepsTrackingThenGivesUp(t *testing.T) {
 	h.poll()
 	assert.Equal(t, 0, h.sums().Tracked)
 	assert.Equal(t, uint64(1), h.p.Snapshot().Abandoned)
-	assert.Contains(t, h.errors, "call_not_found")
+	assert.Equal(t, uint64(1), h.p.Snapshot().API.Errors["call_not_found"])
+	assert.Equal(t, uint64(3), h.p.Snapshot().API.Requests[RequestKey{"get_call", "404"}])
 	assert.Empty(t, h.sums().Calls, "history stays uncounted, the lost meeting too")
 }
 
@@ -355,6 +353,8 @@ func TestFailedPollKeepsCountersExactAndRetries(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, "http_5xx", cometchat.ErrorReason(err))
 	assert.False(t, h.p.Snapshot().Up)
+	assert.Equal(t, uint64(1), h.p.Snapshot().API.Errors["http_5xx"])
+	assert.Equal(t, uint64(1), h.p.Snapshot().API.Requests[RequestKey{"list_calls", "502"}])
 	assert.Equal(t, uint64(20), h.sums().Calls["ended"])
 	h.fake.InjectSchedule(nil)
 	h.poll()
@@ -433,8 +433,7 @@ func TestUnreadableStateFileStopsStartup(t *testing.T) {
 		assert.True(t, h.p.Snapshot().StateRecovered)
 		return
 	}
-	c, _ := cometchat.New(cometchat.Config{BaseURL: "http://127.0.0.1:1/v3", APIKey: key})
-	_, err := NewPoller(Config{App: "test", Client: c, StateFile: state})
+	_, err := NewPoller(Config{App: "test", API: cometchat.Config{BaseURL: "http://127.0.0.1:1/v3", APIKey: key}, StateFile: state})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), state)
 }

@@ -95,7 +95,7 @@ func TestSimulation(t *testing.T) {
 	)
 	state := filepath.Join(t.TempDir(), "state.json")
 	newPoller := func() *Poller {
-		c, err := cometchat.New(cometchat.Config{BaseURL: srv.URL + "/v3", APIKey: key,
+		api := cometchat.Config{BaseURL: srv.URL + "/v3", APIKey: key,
 			Timeout: 300 * time.Millisecond, MaxRetries: 1, MaxRetryWait: 10 * time.Millisecond,
 			Observe: func(i cometchat.RequestInfo) {
 				requests.Add(1)
@@ -104,9 +104,8 @@ func TestSimulation(t *testing.T) {
 					reasons[cometchat.ErrorReason(i.Err)]++
 					reasonsMu.Unlock()
 				}
-			}})
-		require.NoError(t, err)
-		p, err := NewPoller(Config{App: "sim", Client: c, Now: clock.Now, StateFile: state,
+			}}
+		p, err := NewPoller(Config{App: "sim", API: api, Now: clock.Now, StateFile: state,
 			Overlap: time.Minute, PerPage: 100, Capacity: 3000, MaxNotFound: 1000})
 		require.NoError(t, err)
 		return p

@@ -23,6 +23,8 @@ type Snapshot struct {
 	Interval  time.Duration
 	Tracked   int
 	Abandoned uint64
+	// API counts the poller's requests and errors.
+	API APIStats
 	// StateRecovered is true when the state file could not be read at start
 	// and was moved aside.
 	StateRecovered bool

@@ -55,6 +55,15 @@ var (
 		"Tracked calls dropped uncounted because Get Call kept answering not found.", []string{"app"}, nil)
 	recoveredDesc = prometheus.NewDesc("cometchat_exporter_state_recovered",
 		"1 if the state file was unusable at start, was moved aside, and counting started fresh.", []string{"app"}, nil)
+
+	requestsDesc = prometheus.NewDesc("cometchat_exporter_api_requests_total",
+		"HTTP requests to the Calls API, by endpoint and status code (none when no answer came back).",
+		[]string{"app", "endpoint", "code"}, nil)
+	errorsDesc = prometheus.NewDesc("cometchat_exporter_api_errors_total",
+		"Failed requests and unusable data, by reason: a CometChat error code or a class such as timeout, rate_limited, http_5xx, decode.",
+		[]string{"app", "reason"}, nil)
+	latencyDesc = prometheus.NewDesc("cometchat_exporter_api_request_duration_seconds",
+		"Duration of HTTP requests to the Calls API.", []string{"app", "endpoint"}, nil)
 )
 
 // Collector exposes the call metrics of every app.
@@ -73,7 +82,8 @@ func New(f func() []*accountant.Snapshot) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{callsDesc, audioDesc, videoDesc, participantsDesc,
 		recordedDesc, recordingsDesc, recordingSecondsDesc, durationDesc, callParticipantsDesc,
-		activeDesc, activeParticipantsDesc, upDesc, lastPollDesc, intervalDesc, trackedDesc, abandonedDesc, recoveredDesc} {
+		activeDesc, activeParticipantsDesc, upDesc, lastPollDesc, intervalDesc, trackedDesc, abandonedDesc, recoveredDesc,
+		requestsDesc, errorsDesc, latencyDesc} {
 		ch <- d
 	}
 }
@@ -104,6 +114,26 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 	gauge(trackedDesc, float64(s.Tracked), s.App)
 	counter(abandonedDesc, float64(s.Abandoned), s.App)
 	gauge(recoveredDesc, b2f(s.StateRecovered), s.App)
+	for _, k := range s.API.SortedRequestKeys() {
+		counter(requestsDesc, float64(s.API.Requests[k]), s.App, k.Endpoint, k.Code)
+	}
+	reasons := make([]string, 0, len(s.API.Errors))
+	for r := range s.API.Errors {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		counter(errorsDesc, float64(s.API.Errors[r]), s.App, r)
+	}
+	endpoints := make([]string, 0, len(s.API.Latency))
+	for e := range s.API.Latency {
+		endpoints = append(endpoints, e)
+	}
+	sort.Strings(endpoints)
+	for _, e := range endpoints {
+		h := s.API.Latency[e]
+		ch <- prometheus.MustNewConstHistogram(latencyDesc, h.Count, h.Sum, h.Cumulative(accountant.LatencyBuckets), s.App, e)
+	}
 
 	// Every label set ever seen gets all its series, zeros included, so that
 	// ratios and rate() work from the first call on.

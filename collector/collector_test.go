@@ -1,6 +1,11 @@
 package collector
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -8,11 +13,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cometchat-exporter/cometchat-exporter/accountant"
-	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
 )
 
 func testSnapshot() *accountant.Snapshot {
@@ -40,6 +45,13 @@ func testSnapshot() *accountant.Snapshot {
 		LastSuccess: time.Unix(1700000000, 500_000_000),
 		Tracked:     3,
 		Interval:    30 * time.Second,
+		API: accountant.APIStats{
+			Requests: map[accountant.RequestKey]uint64{{Endpoint: "list_calls", Code: "200"}: 40, {Endpoint: "get_call", Code: "none"}: 1},
+			Errors:   map[string]uint64{"AUTH_ERR_APIKEY_NOT_FOUND": 0, "timeout": 1},
+			Latency: map[string]*accountant.Histogram{
+				"list_calls": {Buckets: []uint64{10, 20, 10, 0, 0, 0, 0, 0, 0, 0}, Count: 40, Sum: 2.5},
+			},
+		},
 	}
 }
 
@@ -61,34 +73,67 @@ func TestCollectorAlwaysEmitsUp(t *testing.T) {
 # TYPE cometchat_up gauge
 cometchat_up{app="fresh"} 0
 `), "cometchat_up"))
-	assert.Equal(t, 6, testutil.CollectAndCount(c), "up, last poll, interval, tracked, abandoned, recovered; no call series yet")
+	assert.Equal(t, 6, testutil.CollectAndCount(c), "up, last poll, interval, tracked, abandoned, recovered; no call or request series yet")
 }
 
-func TestAPIMetrics(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	m := NewAPIMetrics(reg)
-	m.Init("a")
-	m.Observe("a", cometchat.RequestInfo{Endpoint: cometchat.EndpointListCalls, Code: 200, Duration: 30 * time.Millisecond})
-	m.Observe("a", cometchat.RequestInfo{Endpoint: cometchat.EndpointGetCall, Code: 401, Duration: time.Millisecond,
-		Err: &cometchat.APIError{StatusCode: 401, Code: cometchat.CodeAPIKeyNotFound}})
-	m.Observe("a", cometchat.RequestInfo{Endpoint: cometchat.EndpointListCalls, Duration: time.Second,
-		Err: &cometchat.TransportError{Reason: "timeout"}})
-	m.Error("a", "invalid_call")
+func TestExpositionMatchesRegistry(t *testing.T) {
+	prod, alpha := testSnapshot(), testSnapshot()
+	alpha.App, alpha.Up = "alpha", false
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "cometchat_exporter_config_last_reload_successful", Help: "x"})
+	build.Set(1)
+	global := prometheus.NewRegistry()
+	global.MustRegister(build)
 
-	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP cometchat_exporter_api_requests_total HTTP requests to the Calls API, by endpoint and status code (none when no answer came back).
-# TYPE cometchat_exporter_api_requests_total counter
-cometchat_exporter_api_requests_total{app="a",code="200",endpoint="list_calls"} 1
-cometchat_exporter_api_requests_total{app="a",code="401",endpoint="get_call"} 1
-cometchat_exporter_api_requests_total{app="a",code="none",endpoint="list_calls"} 1
-`), "cometchat_exporter_api_requests_total"))
-	assert.Equal(t, 1.0, testutil.ToFloat64(m.errors.WithLabelValues("a", "AUTH_ERR_APIKEY_NOT_FOUND")))
-	assert.Equal(t, 1.0, testutil.ToFloat64(m.errors.WithLabelValues("a", "timeout")))
-	assert.Equal(t, 1.0, testutil.ToFloat64(m.errors.WithLabelValues("a", "invalid_call")))
-	assert.Equal(t, 0.0, testutil.ToFloat64(m.errors.WithLabelValues("a", "rate_limited")), "created at zero by Init")
+	e := NewExposition()
+	e.Update(prod)
+	e.Update(alpha)
+	var got bytes.Buffer
+	require.NoError(t, e.WriteTo(&got, global))
 
-	m.Forget("a")
-	n, err := testutil.GatherAndCount(reg)
+	want := prometheus.NewRegistry()
+	want.MustRegister(New(func() []*accountant.Snapshot { return []*accountant.Snapshot{alpha, prod} }), build)
+	mfs, err := want.Gather()
 	require.NoError(t, err)
-	assert.Equal(t, 0, n)
+	var wantText bytes.Buffer
+	for _, mf := range mfs {
+		_, err := expfmt.MetricFamilyToText(&wantText, mf)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, wantText.String(), got.String(), "the same text a registry would produce")
+
+	e.Forget("alpha")
+	got.Reset()
+	require.NoError(t, e.WriteTo(&got, global))
+	assert.NotContains(t, got.String(), `app="alpha"`)
+	assert.Contains(t, got.String(), `cometchat_up{app="prod"} 1`)
+}
+
+func TestExpositionHandler(t *testing.T) {
+	e := NewExposition()
+	e.Update(testSnapshot())
+	srv := httptest.NewServer(e.Handler(prometheus.NewRegistry(), nil))
+	defer srv.Close()
+
+	for _, gz := range []bool{false, true} {
+		req, _ := http.NewRequest("GET", srv.URL, nil)
+		if gz {
+			req.Header.Set("Accept-Encoding", "gzip")
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		require.NoError(t, err)
+		var body io.Reader = resp.Body
+		if gz {
+			assert.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
+			body, err = gzip.NewReader(resp.Body)
+			require.NoError(t, err)
+		}
+		b, err := io.ReadAll(body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, "text/plain; version=0.0.4; charset=utf-8", resp.Header.Get("Content-Type"), "%s", b)
+		assert.Contains(t, string(b), `cometchat_up{app="prod"} 1`)
+		problems, err := testutil.CollectAndLint(New(func() []*accountant.Snapshot { return []*accountant.Snapshot{testSnapshot()} }))
+		require.NoError(t, err)
+		assert.Empty(t, problems)
+	}
 }

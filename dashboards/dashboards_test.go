@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/cometchat-exporter/cometchat-exporter/accountant"
 	"github.com/cometchat-exporter/cometchat-exporter/collector"
-	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
 )
 
 var update = flag.Bool("update", false, "rewrite the committed dashboard JSON")
@@ -62,28 +60,29 @@ func exprs(d map[string]any) []string {
 }
 
 // emitted is the set of metric names the exporter exposes, gathered from
-// its real collectors.
+// its real renderer and global collectors.
 func emitted(t *testing.T) map[string]bool {
-	reg := prometheus.NewRegistry()
 	lb := accountant.Labels{CallType: "audio", Mode: "call", ReceiverType: "user"}
 	snap := &accountant.Snapshot{App: "a",
 		Totals: map[accountant.Labels]*accountant.Totals{lb: {Calls: map[string]uint64{}, Participants: map[string]uint64{}}},
-		Active: map[accountant.Labels]accountant.Active{lb: {}}}
-	reg.MustRegister(collector.New(func() []*accountant.Snapshot { return []*accountant.Snapshot{snap} }),
-		versioncollector.NewCollector("cometchat_exporter"))
-	m := collector.NewAPIMetrics(reg)
-	m.Init("a")
-	m.Observe("a", cometchat.RequestInfo{Endpoint: "list_calls", Code: 200, Duration: time.Millisecond})
-	fams, err := reg.Gather()
-	require.NoError(t, err)
+		Active: map[accountant.Labels]accountant.Active{lb: {}},
+		API: accountant.APIStats{Requests: map[accountant.RequestKey]uint64{{Endpoint: "list_calls", Code: "200"}: 1},
+			Errors:  map[string]uint64{"timeout": 0},
+			Latency: map[string]*accountant.Histogram{"list_calls": {Count: 1, Sum: 0.1}}}}
+	e := collector.NewExposition()
+	e.Update(snap)
+	global := prometheus.NewRegistry()
+	global.MustRegister(versioncollector.NewCollector("cometchat_exporter"))
+	var buf bytes.Buffer
+	require.NoError(t, e.WriteTo(&buf, global))
 	names := map[string]bool{}
-	for _, f := range fams {
-		n := f.GetName()
-		names[n] = true
-		if f.GetType().String() == "HISTOGRAM" {
-			names[n+"_bucket"], names[n+"_sum"], names[n+"_count"] = true, true, true
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
 		}
+		names[strings.FieldsFunc(line, func(r rune) bool { return r == '{' || r == ' ' })[0]] = true
 	}
+	require.True(t, names["cometchat_calls_total"] && names["cometchat_exporter_api_request_duration_seconds_bucket"])
 	return names
 }
 

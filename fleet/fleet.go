@@ -31,12 +31,10 @@ type Settings struct {
 	PerAppState bool
 	UserAgent   string
 	Logger      log.Logger
-	// Observe and OnError feed the self-metrics; Init and Forget create and
-	// delete an app's series.
-	Observe func(app string, info cometchat.RequestInfo)
-	OnError func(app, reason string)
-	Init    func(app string)
-	Forget  func(app string)
+	// OnPublish receives every new snapshot of every app (the collector
+	// renders it); Forget is told about removed apps.
+	OnPublish func(*accountant.Snapshot)
+	Forget    func(app string)
 }
 
 // Fleet is the set of running pollers.
@@ -63,16 +61,8 @@ func New(ctx context.Context, s Settings) *Fleet {
 	if s.Logger == nil {
 		s.Logger = log.NewNopLogger()
 	}
-	for _, f := range []*func(string){&s.Init, &s.Forget} {
-		if *f == nil {
-			*f = func(string) {}
-		}
-	}
-	if s.Observe == nil {
-		s.Observe = func(string, cometchat.RequestInfo) {}
-	}
-	if s.OnError == nil {
-		s.OnError = func(string, string) {}
+	if s.Forget == nil {
+		s.Forget = func(string) {}
 	}
 	return &Fleet{s: s, ctx: ctx, members: map[string]*member{}}
 }
@@ -99,14 +89,11 @@ func (f *Fleet) Apply(apps []config.App) error {
 		}
 		changes = append(changes, change{a, old})
 	}
-	// Build clients first, so that a bad app fails the whole reload.
-	clients := map[string]*cometchat.Client{}
+	// Check clients first, so that a bad app fails the whole reload.
 	for _, c := range changes {
-		cl, err := f.client(c.app)
-		if err != nil {
+		if _, err := cometchat.New(f.apiConfig(c.app)); err != nil {
 			return fmt.Errorf("app %q: %w", c.app.Name, err)
 		}
-		clients[c.app.Name] = cl
 	}
 	for name, m := range f.members {
 		if _, ok := want[name]; !ok {
@@ -122,14 +109,13 @@ func (f *Fleet) Apply(apps []config.App) error {
 			c.old.stop()
 			resume = c.old.poller
 		}
-		p, err := accountant.NewPoller(f.pollerConfig(c.app, clients[c.app.Name], resume))
+		p, err := accountant.NewPoller(f.pollerConfig(c.app, resume))
 		if err != nil {
 			if c.old != nil {
 				delete(f.members, c.app.Name)
 			}
 			return fmt.Errorf("app %q: %w", c.app.Name, err)
 		}
-		f.s.Init(c.app.Name)
 		f.start(c.app, p)
 		level.Info(f.s.Logger).Log("msg", "Polling app", "app", c.app.Name, "base_url", c.app.BaseURL,
 			"interval", c.app.PollInterval, "backfill", c.app.Backfill, "resumed", resume != nil)
@@ -137,32 +123,22 @@ func (f *Fleet) Apply(apps []config.App) error {
 	return nil
 }
 
-func (f *Fleet) client(a config.App) (*cometchat.Client, error) {
-	name := a.Name
-	return cometchat.New(cometchat.Config{
+func (f *Fleet) apiConfig(a config.App) cometchat.Config {
+	return cometchat.Config{
 		BaseURL: a.BaseURL, APIKey: a.APIKey, OnBehalfOf: a.OnBehalfOf,
 		Timeout: f.s.Timeout, MaxRequestsPerMinute: f.s.MaxRequestsPerMinute, UserAgent: f.s.UserAgent,
-		Observe: func(info cometchat.RequestInfo) {
-			f.s.Observe(name, info)
-			if info.Err != nil {
-				level.Debug(f.s.Logger).Log("msg", "API request failed", "app", name, "endpoint", info.Endpoint,
-					"code", info.Code, "took", info.Duration, "err", info.Err)
-			}
-		},
-	})
+	}
 }
 
-func (f *Fleet) pollerConfig(a config.App, cl *cometchat.Client, resume *accountant.Poller) accountant.Config {
+func (f *Fleet) pollerConfig(a config.App, resume *accountant.Poller) accountant.Config {
 	state := f.s.StateFile
 	if state != "" && f.s.PerAppState {
 		state += "." + a.Name
 	}
-	name := a.Name
 	return accountant.Config{
-		App: a.Name, Client: cl, Interval: a.PollInterval, Backfill: a.Backfill,
+		App: a.Name, API: f.apiConfig(a), Interval: a.PollInterval, Backfill: a.Backfill,
 		Overlap: f.s.Overlap, Capacity: f.s.Capacity, StateFile: state, Logger: f.s.Logger,
-		OnError: func(reason string) { f.s.OnError(name, reason) },
-		Resume:  resume,
+		OnPublish: f.s.OnPublish, Resume: resume,
 	}
 }
 
@@ -204,16 +180,6 @@ func (f *Fleet) pollers() []*accountant.Poller {
 		return *v
 	}
 	return nil
-}
-
-// Snapshots returns the latest snapshot of every app, sorted by app.
-func (f *Fleet) Snapshots() []*accountant.Snapshot {
-	ps := f.pollers()
-	out := make([]*accountant.Snapshot, len(ps))
-	for i, p := range ps {
-		out[i] = p.Snapshot()
-	}
-	return out
 }
 
 // Ready reports whether every app has completed a successful poll.

@@ -1,0 +1,93 @@
+package accountant
+
+import (
+	"sort"
+	"strconv"
+
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
+)
+
+// LatencyBuckets are the bounds of the API request latency histogram.
+var LatencyBuckets = []float64{0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+
+// KnownReasons are error reasons whose counters exist from the start, so
+// that increase() and rate() see the first error.
+var KnownReasons = []string{
+	cometchat.CodeAPIKeyNotFound, cometchat.CodeNoAccess, cometchat.CodeEmptyAPIKey,
+	"rate_limited", "http_5xx", "http_4xx", "timeout", "connection", "truncated", "decode",
+}
+
+// RequestKey labels an API request counter.
+type RequestKey struct {
+	Endpoint string
+	Code     string // HTTP status, or "none" when no answer came back
+}
+
+// APIStats are the poller's own counts of its requests to the API. The
+// client reports every attempt synchronously on the poller's goroutine, so
+// they need no lock.
+type APIStats struct {
+	Requests map[RequestKey]uint64
+	// Errors by reason: a CometChat error code or a class (see
+	// cometchat.ErrorReason), plus invalid_call, call_not_found and
+	// state_write from the poller itself.
+	Errors  map[string]uint64
+	Latency map[string]*Histogram // by endpoint
+}
+
+func newAPIStats() APIStats {
+	s := APIStats{Requests: map[RequestKey]uint64{}, Errors: map[string]uint64{}, Latency: map[string]*Histogram{}}
+	for _, r := range KnownReasons {
+		s.Errors[r] = 0
+	}
+	return s
+}
+
+func (s *APIStats) observe(info cometchat.RequestInfo) {
+	code := "none"
+	if info.Code > 0 {
+		code = strconv.Itoa(info.Code)
+	}
+	s.Requests[RequestKey{info.Endpoint, code}]++
+	h := s.Latency[info.Endpoint]
+	if h == nil {
+		h = &Histogram{}
+		s.Latency[info.Endpoint] = h
+	}
+	h.observe(LatencyBuckets, info.Duration.Seconds())
+	if info.Err != nil {
+		s.Errors[cometchat.ErrorReason(info.Err)]++
+	}
+}
+
+func (s *APIStats) clone() APIStats {
+	c := APIStats{Requests: make(map[RequestKey]uint64, len(s.Requests)),
+		Errors: make(map[string]uint64, len(s.Errors)), Latency: make(map[string]*Histogram, len(s.Latency))}
+	for k, v := range s.Requests {
+		c.Requests[k] = v
+	}
+	for k, v := range s.Errors {
+		c.Errors[k] = v
+	}
+	for k, h := range s.Latency {
+		hc := *h
+		hc.Buckets = append([]uint64(nil), h.Buckets...)
+		c.Latency[k] = &hc
+	}
+	return c
+}
+
+// SortedRequestKeys returns the request keys in a stable order.
+func (s *APIStats) SortedRequestKeys() []RequestKey {
+	keys := make([]RequestKey, 0, len(s.Requests))
+	for k := range s.Requests {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Endpoint != keys[j].Endpoint {
+			return keys[i].Endpoint < keys[j].Endpoint
+		}
+		return keys[i].Code < keys[j].Code
+	})
+	return keys
+}
