@@ -251,7 +251,7 @@ func DecodePage(body []byte) (*Page, error) {
 			} `json:"pagination"`
 		} `json:"meta"`
 	}
-	if err := json.Unmarshal(body, &env); err != nil {
+	if err := lenientUnmarshal(body, &env); err != nil {
 		return nil, err
 	}
 	raw := bytes.TrimSpace(env.Data)
@@ -261,8 +261,8 @@ func DecodePage(body []byte) (*Page, error) {
 	if raw[0] != '[' && !bytes.Equal(raw, []byte("null")) {
 		return nil, errors.New(`"data" is not an array`)
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
+	var items []wireCall
+	if err := lenientUnmarshal(raw, &items); err != nil {
 		return nil, err
 	}
 	pg := env.Meta.Pagination
@@ -270,13 +270,14 @@ func DecodePage(body []byte) (*Page, error) {
 		Total: int(pg.Total), Count: int(pg.Count), PerPage: int(pg.PerPage),
 		CurrentPage: int(pg.CurrentPage), TotalPages: int(pg.TotalPages),
 	}}
-	for _, it := range items {
-		var call Call
-		if t := bytes.TrimSpace(it); len(t) == 0 || t[0] != '{' || json.Unmarshal(t, &call) != nil || call.SessionID == "" {
+	for i := range items {
+		// Entries that are not call objects, or have no sessionId, cannot be
+		// counted exactly once.
+		if items[i].SessionID == "" {
 			p.Skipped++
 			continue
 		}
-		p.Calls = append(p.Calls, call)
+		p.Calls = append(p.Calls, items[i].call())
 	}
 	return p, nil
 }
@@ -286,7 +287,7 @@ func DecodeCall(body []byte) (*Call, error) {
 	var env struct {
 		Data json.RawMessage `json:"data"`
 	}
-	if err := json.Unmarshal(body, &env); err != nil {
+	if err := lenientUnmarshal(body, &env); err != nil {
 		return nil, err
 	}
 	raw := bytes.TrimSpace(env.Data)

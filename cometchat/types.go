@@ -6,6 +6,7 @@ package cometchat
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 )
@@ -102,29 +103,31 @@ func (c *Call) VideoMinutesOrSum() float64 {
 	return s
 }
 
-// rawCall mirrors Call with lenient field types.
-type rawCall struct {
-	SessionID         flexString      `json:"sessionId"`
-	Type              flexString      `json:"type"`
-	Mode              flexString      `json:"mode"`
-	ReceiverType      flexString      `json:"receiverType"`
-	Status            flexString      `json:"status"`
-	Initiator         flexString      `json:"initiator"`
-	Receiver          flexString      `json:"receiver"`
-	InitiatedAt       flexFloat       `json:"initiatedAt"`
-	StartedAt         flexFloat       `json:"startedAt"`
-	EndedAt           flexFloat       `json:"endedAt"`
-	AudioMinutes      *flexFloat      `json:"totalAudioMinutes"`
-	VideoMinutes      *flexFloat      `json:"totalVideoMinutes"`
-	DurationMinutes   flexFloat       `json:"totalDurationInMinutes"`
-	TotalDuration     flexString      `json:"totalDuration"`
-	TotalParticipants flexFloat       `json:"totalParticipants"`
-	HasRecording      flexBool        `json:"hasRecording"`
-	Participants      json.RawMessage `json:"participants"`
-	Recordings        json.RawMessage `json:"recordings"`
+// wireCall mirrors Call with lenient field types. It is decoded in one
+// pass; a field of the wrong JSON type (an object where a list belongs)
+// is left empty rather than failing the call.
+type wireCall struct {
+	SessionID         flexString        `json:"sessionId"`
+	Type              flexString        `json:"type"`
+	Mode              flexString        `json:"mode"`
+	ReceiverType      flexString        `json:"receiverType"`
+	Status            flexString        `json:"status"`
+	Initiator         flexString        `json:"initiator"`
+	Receiver          flexString        `json:"receiver"`
+	InitiatedAt       flexFloat         `json:"initiatedAt"`
+	StartedAt         flexFloat         `json:"startedAt"`
+	EndedAt           flexFloat         `json:"endedAt"`
+	AudioMinutes      *flexFloat        `json:"totalAudioMinutes"`
+	VideoMinutes      *flexFloat        `json:"totalVideoMinutes"`
+	DurationMinutes   flexFloat         `json:"totalDurationInMinutes"`
+	TotalDuration     flexString        `json:"totalDuration"`
+	TotalParticipants flexFloat         `json:"totalParticipants"`
+	HasRecording      flexBool          `json:"hasRecording"`
+	Participants      []wireParticipant `json:"participants"`
+	Recordings        []wireRecording   `json:"recordings"`
 }
 
-type rawParticipant struct {
+type wireParticipant struct {
 	UID             flexString `json:"uid"`
 	DeviceID        flexString `json:"deviceId"`
 	IsJoined        flexBool   `json:"isJoined"`
@@ -138,7 +141,7 @@ type rawParticipant struct {
 	TotalDuration flexFloat `json:"totalDuration"`
 }
 
-type rawRecording struct {
+type wireRecording struct {
 	RID             flexString `json:"rid"`
 	DurationMinutes flexFloat  `json:"duration"`
 	StartTime       flexFloat  `json:"startTime"`
@@ -146,39 +149,53 @@ type rawRecording struct {
 	URL             flexString `json:"recording_url"`
 }
 
-// UnmarshalJSON decodes a call leniently. It fails only when the value is not
-// a JSON object.
+// lenientUnmarshal decodes b into v, ignoring values of the wrong JSON type
+// (encoding/json leaves them empty and goes on); invalid JSON is an error.
+func lenientUnmarshal(b []byte, v any) error {
+	err := json.Unmarshal(b, v)
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return nil
+	}
+	return err
+}
+
+// UnmarshalJSON decodes a call leniently. It fails only on invalid JSON.
 func (c *Call) UnmarshalJSON(b []byte) error {
-	var r rawCall
-	if err := json.Unmarshal(b, &r); err != nil {
+	var w wireCall
+	if err := lenientUnmarshal(b, &w); err != nil {
 		return err
 	}
-	*c = Call{
-		SessionID:         string(r.SessionID),
-		Type:              string(r.Type),
-		Mode:              string(r.Mode),
-		ReceiverType:      string(r.ReceiverType),
-		Status:            string(r.Status),
-		Initiator:         string(r.Initiator),
-		Receiver:          string(r.Receiver),
-		InitiatedAt:       int64(r.InitiatedAt),
-		StartedAt:         int64(r.StartedAt),
-		EndedAt:           int64(r.EndedAt),
-		DurationMinutes:   float64(r.DurationMinutes),
-		TotalDuration:     string(r.TotalDuration),
-		TotalParticipants: int64(r.TotalParticipants),
-		HasRecording:      bool(r.HasRecording),
+	*c = w.call()
+	return nil
+}
+
+func (w *wireCall) call() Call {
+	c := Call{
+		SessionID:         string(w.SessionID),
+		Type:              string(w.Type),
+		Mode:              string(w.Mode),
+		ReceiverType:      string(w.ReceiverType),
+		Status:            string(w.Status),
+		Initiator:         string(w.Initiator),
+		Receiver:          string(w.Receiver),
+		InitiatedAt:       int64(w.InitiatedAt),
+		StartedAt:         int64(w.StartedAt),
+		EndedAt:           int64(w.EndedAt),
+		DurationMinutes:   float64(w.DurationMinutes),
+		TotalDuration:     string(w.TotalDuration),
+		TotalParticipants: int64(w.TotalParticipants),
+		HasRecording:      bool(w.HasRecording),
 	}
-	if r.AudioMinutes != nil {
-		c.AudioMinutes, c.hasAudio = float64(*r.AudioMinutes), true
+	if w.AudioMinutes != nil {
+		c.AudioMinutes, c.hasAudio = float64(*w.AudioMinutes), true
 	}
-	if r.VideoMinutes != nil {
-		c.VideoMinutes, c.hasVideo = float64(*r.VideoMinutes), true
+	if w.VideoMinutes != nil {
+		c.VideoMinutes, c.hasVideo = float64(*w.VideoMinutes), true
 	}
-	for _, raw := range objects(r.Participants) {
-		var p rawParticipant
-		if json.Unmarshal(raw, &p) != nil {
-			continue
+	for _, p := range w.Participants {
+		if p == (wireParticipant{}) {
+			continue // null, or not an object
 		}
 		d := float64(p.DurationMinutes)
 		if d == 0 {
@@ -191,37 +208,16 @@ func (c *Call) UnmarshalJSON(b []byte) error {
 			DurationMinutes: d,
 		})
 	}
-	for _, raw := range objects(r.Recordings) {
-		var rec rawRecording
-		if json.Unmarshal(raw, &rec) != nil {
+	for _, r := range w.Recordings {
+		if r == (wireRecording{}) {
 			continue
 		}
 		c.Recordings = append(c.Recordings, Recording{
-			RID: string(rec.RID), DurationMinutes: float64(rec.DurationMinutes),
-			StartTime: int64(rec.StartTime), EndTime: int64(rec.EndTime), URL: string(rec.URL),
+			RID: string(r.RID), DurationMinutes: float64(r.DurationMinutes),
+			StartTime: int64(r.StartTime), EndTime: int64(r.EndTime), URL: string(r.URL),
 		})
 	}
-	return nil
-}
-
-// objects splits a raw JSON array into its object elements; anything else
-// (null, a scalar, an object instead of an array) yields nothing.
-func objects(raw json.RawMessage) []json.RawMessage {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '[' {
-		return nil
-	}
-	var items []json.RawMessage
-	if json.Unmarshal(raw, &items) != nil {
-		return nil
-	}
-	out := items[:0]
-	for _, it := range items {
-		if t := bytes.TrimSpace(it); len(t) > 0 && t[0] == '{' {
-			out = append(out, t)
-		}
-	}
-	return out
+	return c
 }
 
 // flexFloat accepts a number, a numeric string, a bool or null. Anything else
@@ -236,10 +232,7 @@ func (f *flexFloat) UnmarshalJSON(b []byte) error {
 	}
 	switch b[0] {
 	case '"':
-		var s string
-		if json.Unmarshal(b, &s) == nil {
-			*f = flexFloat(parseNumberOrClock(s))
-		}
+		*f = flexFloat(parseNumberOrClock(unquote(b)))
 	case 't':
 		*f = 1
 	default:
@@ -272,6 +265,17 @@ func parseNumberOrClock(s string) float64 {
 	return secs / 60
 }
 
+// unquote reads a JSON string that encoding/json has already validated,
+// without a second pass when it has no escapes.
+func unquote(b []byte) string {
+	if len(b) >= 2 && bytes.IndexByte(b, '\\') < 0 {
+		return string(b[1 : len(b)-1])
+	}
+	var v string
+	json.Unmarshal(b, &v)
+	return v
+}
+
 // flexString accepts a string, or renders a number or bool as text; null,
 // objects and arrays decode to "".
 type flexString string
@@ -284,10 +288,7 @@ func (s *flexString) UnmarshalJSON(b []byte) error {
 	}
 	switch b[0] {
 	case '"':
-		var v string
-		if json.Unmarshal(b, &v) == nil {
-			*s = flexString(v)
-		}
+		*s = flexString(unquote(b))
 	case '{', '[', 'n':
 	default:
 		*s = flexString(b)

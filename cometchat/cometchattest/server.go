@@ -248,10 +248,13 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 	}
 	per = min(per, s.MaxPer)
 	s.sort()
-	var match []*entry
-	for _, e := range s.order {
-		if s.matches(&e.call, q) {
-			match = append(match, e)
+	match := s.order
+	if filtered(q) {
+		match = nil
+		for _, e := range s.order {
+			if s.matches(&e.call, q) {
+				match = append(match, e)
+			}
 		}
 	}
 	total := len(match)
@@ -328,6 +331,16 @@ func (s *Server) matches(c *cometchat.Call, q map[string][]string) bool {
 		}
 	}
 	return true
+}
+
+// filtered reports whether a query has any parameter besides paging.
+func filtered(q map[string][]string) bool {
+	for k := range q {
+		if k != "page" && k != "perPage" {
+			return true
+		}
+	}
+	return false
 }
 
 func atoiOr(s string, def int) int {

@@ -1,0 +1,243 @@
+package accountant
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
+)
+
+// seedHistory fills a fake with n final calls, one every 30 s before t0.
+func seedHistory(fake *cometchattest.Server, n int) {
+	for i := range n {
+		fake.Put(call(fmt.Sprintf("h%07d", i), -int64(i+1)*30, "ended"))
+	}
+}
+
+func requests(fake *cometchattest.Server) int64 {
+	return fake.Requests(cometchat.EndpointListCalls) + fake.Requests(cometchat.EndpointGetCall)
+}
+
+func newBenchPoller(b *testing.B, url string, now func() time.Time) *Poller {
+	p, err := NewPoller(Config{App: "bench", Now: now,
+		API: cometchat.Config{BaseURL: url, APIKey: key, Timeout: 10 * time.Second}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkIdlePoll measures the API cost of a poll when nothing happened,
+// against histories of 1k, 20k and 1M calls: it must not grow with history.
+func BenchmarkIdlePoll(b *testing.B) {
+	for _, n := range []int{1_000, 20_000, 1_000_000} {
+		b.Run(fmt.Sprintf("history=%d", n), func(b *testing.B) {
+			fake := cometchattest.New(key)
+			seedHistory(fake, n)
+			srv := fake.Start()
+			defer srv.Close()
+			p := newBenchPoller(b, srv.URL+"/v3", func() time.Time { return t0 })
+			if err := p.Poll(context.Background()); err != nil { // start-up: history
+				b.Fatal(err)
+			}
+			before := requests(fake)
+			b.ResetTimer()
+			for range b.N {
+				if err := p.Poll(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(requests(fake)-before)/float64(b.N), "requests/poll")
+		})
+	}
+}
+
+// naive is the strategy this exporter does not use: read the whole list at
+// every poll and remember every id ever seen. It is exact, but its cost
+// grows with the history. Kept here only to compare.
+type naive struct {
+	client  *cometchat.Client
+	seen    map[string]bool
+	started bool
+	counted int
+}
+
+func (n *naive) poll(ctx context.Context) error {
+	for page := 1; ; page++ {
+		pg, err := n.client.List(ctx, cometchat.ListOptions{Page: page, PerPage: 100})
+		if err != nil {
+			return err
+		}
+		for _, c := range pg.Calls {
+			if _, final := NormalizeStatus(&c); final && !n.seen[c.SessionID] {
+				n.seen[c.SessionID] = true
+				if n.started {
+					n.counted++
+				}
+			}
+		}
+		if lastPage(pg, page, 100) {
+			break
+		}
+	}
+	n.started = true
+	return nil
+}
+
+// perScrape is the request pattern of a generic JSON-to-metrics exporter:
+// one request for the first page at every scrape, no paging and no state,
+// so it can show the calls on that page but cannot count them.
+type perScrape struct {
+	url     string
+	visible int
+}
+
+func (s *perScrape) poll(ctx context.Context, newIDs map[string]bool) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/calls", nil)
+	req.Header.Set("apikey", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	pg, err := cometchat.DecodePage(body)
+	if err != nil {
+		return err
+	}
+	for _, c := range pg.Calls {
+		if newIDs[c.SessionID] {
+			s.visible++
+			delete(newIDs, c.SessionID)
+		}
+	}
+	return nil
+}
+
+// BenchmarkStrategies compares, in one run, the incremental strategy, a
+// naive full rescan and the per-scrape pattern of a generic JSON exporter,
+// with 50 new calls finishing between polls. requests/poll is the API cost;
+// counted-% is how many of the new calls the strategy counted (exactly
+// once: more than 100 would be double counting).
+func BenchmarkStrategies(b *testing.B) {
+	const perPoll = 50
+	for _, n := range []int{1_000, 20_000} {
+		for _, strategy := range []string{"incremental", "naive-rescan", "per-scrape-json"} {
+			b.Run(fmt.Sprintf("%s/history=%d", strategy, n), func(b *testing.B) {
+				fake := cometchattest.New(key)
+				seedHistory(fake, n)
+				srv := fake.Start()
+				defer srv.Close()
+				url := srv.URL + "/v3"
+				ctx := context.Background()
+				// Polls are 30 s apart; the new calls of each poll were
+				// initiated during the 30 s before it.
+				now := t0
+
+				var poll func(newIDs map[string]bool) error
+				var counted func() int
+				switch strategy {
+				case "incremental":
+					p := newBenchPoller(b, url, func() time.Time { return now })
+					poll = func(map[string]bool) error { return p.Poll(ctx) }
+					counted = func() int {
+						total := 0
+						for _, t := range p.Snapshot().Totals {
+							for _, v := range t.Calls {
+								total += int(v)
+							}
+						}
+						return total
+					}
+				case "naive-rescan":
+					c, _ := cometchat.New(cometchat.Config{BaseURL: url, APIKey: key})
+					nv := &naive{client: c, seen: map[string]bool{}}
+					poll = func(map[string]bool) error { return nv.poll(ctx) }
+					counted = func() int { return nv.counted }
+				default:
+					ps := &perScrape{url: url}
+					poll = func(ids map[string]bool) error { return ps.poll(ctx, ids) }
+					counted = func() int { return ps.visible }
+				}
+				if err := poll(nil); err != nil { // start-up
+					b.Fatal(err)
+				}
+				before := requests(fake)
+				b.ResetTimer()
+				for i := range b.N {
+					b.StopTimer()
+					now = now.Add(30 * time.Second)
+					ids := map[string]bool{}
+					for j := range perPoll {
+						id := fmt.Sprintf("new-%d-%d", i, j)
+						fake.Put(call(id, int64(i+1)*30-int64(j%30), "ended"))
+						ids[id] = true
+					}
+					b.StartTimer()
+					if err := poll(ids); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(requests(fake)-before)/float64(b.N), "requests/poll")
+				b.ReportMetric(100*float64(counted())/float64(perPoll*b.N), "counted-%")
+			})
+		}
+	}
+}
+
+// BenchmarkDecodeAndCount measures the CPU cost of decoding List Calls
+// pages (100 calls each, in the fake's quirky shapes) and accounting every
+// call, in calls per second on one core.
+func BenchmarkDecodeAndCount(b *testing.B) {
+	fake := cometchattest.New(key)
+	traffic := cometchattest.NewTraffic(fake, 7)
+	traffic.SeedHistory(5000, t0.Add(-24*time.Hour), t0)
+	srv := fake.Start()
+	defer srv.Close()
+	var pages [][]byte
+	for page := 1; page <= 50; page++ {
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/v3/calls?page=%d&perPage=100", srv.URL, page), nil)
+		req.Header.Set("apikey", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		pages = append(pages, body)
+	}
+	var bytes int
+	for _, p := range pages {
+		bytes += len(p)
+	}
+	b.SetBytes(int64(bytes / len(pages)))
+	l := NewLedger()
+	l.Initialized = true
+	calls := 0
+	b.ResetTimer()
+	for i := range b.N {
+		if i%len(pages) == 0 {
+			l = NewLedger() // the same ids again: start over so they count
+			l.Initialized = true
+		}
+		pg, err := cometchat.DecodePage(pages[i%len(pages)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j := range pg.Calls {
+			if l.Observe(&pg.Calls[j], observeMode{}) == Counted {
+				calls++
+			}
+		}
+	}
+	b.ReportMetric(float64(calls)/b.Elapsed().Seconds(), "calls/s")
+}
