@@ -55,7 +55,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type exporter struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	addr   string
 	output *syncBuffer
@@ -63,7 +63,7 @@ type exporter struct {
 }
 
 // freeAddr returns a loopback address with a port that was free just now.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
@@ -72,7 +72,7 @@ func freeAddr(t *testing.T) string {
 
 // startExporter runs the binary with args and env (added to a minimal
 // environment) and waits until it answers /-/healthy.
-func startExporter(t *testing.T, env []string, args ...string) *exporter {
+func startExporter(t testing.TB, env []string, args ...string) *exporter {
 	t.Helper()
 	addr := freeAddr(t)
 	e := &exporter{t: t, addr: addr, output: &syncBuffer{}, done: make(chan struct{})}
@@ -135,7 +135,7 @@ func (e *exporter) metrics() (string, metricSet) {
 
 type metricSet map[string]*dto.MetricFamily
 
-func parseMetrics(t *testing.T, body string) metricSet {
+func parseMetrics(t testing.TB, body string) metricSet {
 	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
@@ -198,7 +198,7 @@ func (m metricSet) sum(name string, match map[string]string) float64 {
 }
 
 // eventually waits for cond, checking every 50ms, failing after timeout.
-func eventually(t *testing.T, timeout time.Duration, cond func() bool, what string) {
+func eventually(t testing.TB, timeout time.Duration, cond func() bool, what string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

@@ -152,7 +152,9 @@ func New(cfg Config) (*Client, error) {
 		// A redirect would resend the apikey header to another host.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if cfg.MaxRequestsPerMinute > 0 {
-		burst := max(1, cfg.MaxRequestsPerMinute/10)
+		// The API's limits are per minute; a burst of a quarter of the
+		// budget lets a start-up or backfill go fast without exceeding it.
+		burst := max(1, cfg.MaxRequestsPerMinute/4)
 		c.limiter = rate.NewLimiter(rate.Limit(float64(cfg.MaxRequestsPerMinute)/60), burst)
 	}
 	return c, nil

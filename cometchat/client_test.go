@@ -263,17 +263,17 @@ func TestTruncatedBodyIsTransportError(t *testing.T) {
 
 func TestBudgetLimitsRequestRate(t *testing.T) {
 	c, _ := newTestClient(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"data":[]}`)) },
-		func(c *Config) { c.MaxRequestsPerMinute = 60 }) // burst 6, then one a second
+		func(c *Config) { c.MaxRequestsPerMinute = 60 }) // burst 15, then one a second
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	n := 0
-	for ; n < 20; n++ {
+	for ; n < 30; n++ {
 		if _, err := c.List(ctx, ListOptions{}); err != nil {
 			require.True(t, errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "would exceed"), err)
 			break
 		}
 	}
-	assert.Equal(t, 6, n, "the burst passes, the next request must wait about a second")
+	assert.Equal(t, 15, n, "the burst passes, the next request must wait about a second")
 }
 
 func TestBaseURLAndChecks(t *testing.T) {
