@@ -39,7 +39,10 @@ fuzz:
 
 # Benchmarks quoted in BENCHMARKS.md.
 bench:
-	$(GO) test -run XXX -bench . -benchmem ./accountant ./collector
+	$(GO) test -run XXX -bench 'IdlePoll|Strategies' -benchtime 20x ./accountant
+	$(GO) test -run XXX -bench 'DecodeAndCount' -benchmem -count 3 ./accountant
+	$(GO) test -run XXX -bench 'Metrics100Apps' -benchmem -count 5 ./collector
+	$(GO) test -run XXX -bench 'Backfill20k' -benchtime 1x .
 
 demo:
 	$(GO) run . --demo

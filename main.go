@@ -60,6 +60,7 @@ func run(args []string, stderr io.Writer) int {
 		capacity    = app.Flag("cometchat.dedupe-capacity", "Session ids of counted calls kept per app to count each call once.").Default("50000").Int()
 		insecure    = app.Flag("cometchat.allow-insecure-http", "Allow a plain-http base URL to a non-loopback host (the key travels in clear).").Bool()
 		configFile  = app.Flag("config.file", "YAML file listing several apps; replaces the single-app flags.").String()
+		shard       = app.Flag("config.shard", "INDEX/COUNT: poll only the apps of --config.file whose name hashes to INDEX, for sharding apps over COUNT replicas.").String()
 		stateFile   = app.Flag("state.file", "File where counters and scan state persist across restarts (per app: FILE.NAME with --config.file).").String()
 		demo        = app.Flag("demo", "Run a built-in simulated Calls API with live traffic and export it as app \"demo\".").Bool()
 		demoRate    = app.Flag("demo.calls-per-minute", "Mean rate of new calls in --demo.").Default("90").Float64()
@@ -98,10 +99,15 @@ func run(args []string, stderr io.Writer) int {
 		return fail(logger, errors.New("--cometchat.dedupe-capacity must be positive and --cometchat.max-requests-per-minute not negative"))
 	}
 
+	shardIndex, shardCount, err := config.ParseShard(*shard)
+	if err != nil {
+		return fail(logger, err)
+	}
 	// What to poll: the demo's fake API, a config file, or the flags.
 	loadApps := func() ([]config.App, error) {
 		if *configFile != "" {
-			return config.LoadFile(*configFile, config.Defaults{PollInterval: *interval, AllowInsecure: *insecure})
+			apps, err := config.LoadFile(*configFile, config.Defaults{PollInterval: *interval, AllowInsecure: *insecure})
+			return config.Shard(apps, shardIndex, shardCount), err
 		}
 		a, err := config.FromFlags(config.Flags{AppID: *appID, Region: *region, BaseURL: *baseURL,
 			APIKeyFile: *keyFile, APIKeyEnv: os.Getenv("COMETCHAT_API_KEY"), OnBehalfOf: *onBehalfOf,

@@ -7,9 +7,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -235,4 +237,37 @@ func resolve(fa FileApp, d Defaults) (App, error) {
 		return App{}, fmt.Errorf("api_key_file: %w", err)
 	}
 	return a, nil
+}
+
+// ParseShard reads --config.shard, "INDEX/COUNT"; empty means 0/1 (all
+// apps).
+func ParseShard(spec string) (index, count int, err error) {
+	if spec == "" {
+		return 0, 1, nil
+	}
+	i, c, ok := strings.Cut(spec, "/")
+	index, err1 := strconv.Atoi(i)
+	count, err2 := strconv.Atoi(c)
+	if !ok || err1 != nil || err2 != nil || count < 1 || index < 0 || index >= count {
+		return 0, 0, fmt.Errorf("--config.shard: want INDEX/COUNT with 0 <= INDEX < COUNT, got %q", spec)
+	}
+	return index, count, nil
+}
+
+// Shard keeps the apps of one replica out of count: those whose name hashes
+// (FNV-1a) to index. Every replica given the same file and count, and its
+// own index, polls a disjoint share of the apps, and together they poll all.
+func Shard(apps []App, index, count int) []App {
+	if count <= 1 {
+		return apps
+	}
+	var out []App
+	for _, a := range apps {
+		h := fnv.New32a()
+		h.Write([]byte(a.Name))
+		if int(h.Sum32()%uint32(count)) == index {
+			out = append(out, a)
+		}
+	}
+	return out
 }

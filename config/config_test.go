@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -89,4 +90,33 @@ func TestFromFlags(t *testing.T) {
 	_, err = FromFlags(Flags{AppID: "a1", Region: "us", APIKeyEnv: "k", PollInterval: time.Second, APIKeyFile: "testdata/key"})
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(a.String(), `app "a1"`))
+}
+
+func TestShard(t *testing.T) {
+	var apps []App
+	for i := range 50 {
+		apps = append(apps, App{Name: "app-" + strconv.Itoa(i)})
+	}
+	seen := map[string]int{}
+	for i := range 3 {
+		for _, a := range Shard(apps, i, 3) {
+			seen[a.Name]++
+		}
+		assert.NotEmpty(t, Shard(apps, i, 3), "every shard gets some of 50 apps")
+	}
+	assert.Len(t, seen, 50, "together the shards poll every app")
+	for name, n := range seen {
+		assert.Equal(t, 1, n, "%s is polled by exactly one shard", name)
+	}
+	assert.Equal(t, apps, Shard(apps, 0, 1))
+
+	for spec, want := range map[string][2]int{"": {0, 1}, "0/1": {0, 1}, "2/3": {2, 3}} {
+		i, c, err := ParseShard(spec)
+		require.NoError(t, err)
+		assert.Equal(t, want, [2]int{i, c})
+	}
+	for _, bad := range []string{"3/3", "-1/3", "1", "a/b", "0/0"} {
+		_, _, err := ParseShard(bad)
+		assert.EqualError(t, err, `--config.shard: want INDEX/COUNT with 0 <= INDEX < COUNT, got "`+bad+`"`)
+	}
 }
