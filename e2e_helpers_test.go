@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +17,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cometchat-exporter/cometchat-exporter/internal/testenv"
 )
 
 // binary is the exporter built once for the tests of this package.
@@ -41,24 +41,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 type exporter struct {
 	t      testing.TB
 	cmd    *exec.Cmd
 	addr   string
-	output *syncBuffer
+	output *testenv.Buffer
 	done   chan struct{}
 }
 
@@ -75,7 +62,7 @@ func freeAddr(t testing.TB) string {
 func startExporter(t testing.TB, env []string, args ...string) *exporter {
 	t.Helper()
 	addr := freeAddr(t)
-	e := &exporter{t: t, addr: addr, output: &syncBuffer{}, done: make(chan struct{})}
+	e := &exporter{t: t, addr: addr, output: &testenv.Buffer{}, done: make(chan struct{})}
 	e.cmd = exec.Command(binary, append([]string{"--web.listen-address=" + addr}, args...)...)
 	e.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	e.cmd.Stdout, e.cmd.Stderr = e.output, e.output
@@ -207,19 +194,4 @@ func eventually(t testing.TB, timeout time.Duration, cond func() bool, what stri
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// requireTool finds an external tool. Under CI=true a missing tool fails
-// the test; elsewhere it skips it.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required under CI=true but is not on PATH", name)
-	}
-	t.Skipf("%s not on PATH", name)
-	return ""
 }

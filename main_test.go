@@ -27,6 +27,7 @@ import (
 
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
+	"github.com/cometchat-exporter/cometchat-exporter/internal/testenv"
 )
 
 const e2eKey = "e2e-secret-key-7d3a91c4"
@@ -127,7 +128,7 @@ func TestEndToEnd(t *testing.T) {
 }
 
 func checkPromtool(t *testing.T, exposition string) {
-	promtool := requireTool(t, "promtool")
+	promtool := testenv.RequireTool(t, "promtool")
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(exposition)
 	out, err := cmd.CombinedOutput()
@@ -390,7 +391,7 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 
 	addr := freeAddr(t)
 	cmd := exec.Command(binary, "--demo", "--web.listen-address="+addr, "--web.config.file="+webCfg)
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })

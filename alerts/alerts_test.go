@@ -11,20 +11,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/cometchat-exporter/cometchat-exporter/internal/testenv"
 )
 
-// promtool finds promtool; under CI=true its absence fails the test.
-func promtool(t *testing.T) string {
-	path, err := exec.LookPath("promtool")
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("promtool is required under CI=true but is not on PATH")
-	}
-	t.Skip("promtool not on PATH")
-	return ""
-}
+func promtool(t *testing.T) string { return testenv.RequireTool(t, "promtool") }
 
 func ruleFiles(t *testing.T) []string {
 	files, err := filepath.Glob("*.yml")

@@ -12,26 +12,14 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// requireTool finds an external tool; under CI=true its absence fails.
-func requireTool(t *testing.T, name string) string {
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required under CI=true but is not on PATH", name)
-	}
-	t.Skipf("%s not on PATH", name)
-	return ""
-}
+	"github.com/cometchat-exporter/cometchat-exporter/internal/testenv"
+)
 
 func freePort(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -40,20 +28,8 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
-func startProcess(t *testing.T, name string, args ...string) *lockedBuffer {
-	out := &lockedBuffer{}
+func startProcess(t *testing.T, name string, args ...string) *testenv.Buffer {
+	out := &testenv.Buffer{}
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
@@ -95,7 +71,7 @@ func promGet(base, path string, params url.Values) (*apiResponse, error) {
 // rules, then runs every dashboard query through the HTTP API and checks
 // every rule group's health.
 func TestDashboardsAndRulesAgainstPrometheus(t *testing.T) {
-	prometheus := requireTool(t, "prometheus")
+	prometheus := testenv.RequireTool(t, "prometheus")
 	if testing.Short() {
 		t.Skip("starts a Prometheus server and waits for data")
 	}
