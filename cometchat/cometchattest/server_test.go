@@ -1,0 +1,152 @@
+package cometchattest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
+)
+
+// These tests hold the fake to the API notes with plain HTTP and generic
+// JSON, not through the exporter's client: the fake must behave like the
+// API, not like the client would like.
+
+const key = "fake-key"
+
+func get(t *testing.T, url string, header map[string]string) (int, http.Header, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var body map[string]any
+	require.NoError(t, json.Unmarshal(b, &body), "%s", b)
+	return resp.StatusCode, resp.Header, body
+}
+
+func withCalls(t *testing.T, n int) (*Server, string) {
+	s := New(key)
+	for i := range n {
+		s.Put(cometchat.Call{SessionID: fmt.Sprintf("c%03d", i), Type: "audio", Mode: "call", ReceiverType: "user",
+			Status: []string{"ended", "ongoing", "rejected"}[i%3], InitiatedAt: 1_700_000_000 + int64(i)})
+	}
+	srv := s.Start()
+	t.Cleanup(srv.Close)
+	return s, srv.URL + "/v3"
+}
+
+func TestListIsNewestFirstWithCappedPages(t *testing.T) {
+	_, base := withCalls(t, 130)
+	code, _, body := get(t, base+"/calls?perPage=500&page=1", map[string]string{"apikey": key})
+	require.Equal(t, 200, code)
+	data := body["data"].([]any)
+	require.Len(t, data, 100, "perPage is capped at 100")
+	assert.Equal(t, "c129", data[0].(map[string]any)["sessionId"], "newest first")
+	assert.Equal(t, map[string]any{"total": 130.0, "count": 100.0, "per_page": 100.0, "current_page": 1.0, "total_pages": 2.0},
+		body["meta"].(map[string]any)["pagination"])
+
+	_, _, body = get(t, base+"/calls", map[string]string{"apikey": key})
+	assert.Len(t, body["data"].([]any), 25, "default page size")
+	_, _, body = get(t, base+"/calls?page=9", map[string]string{"apikey": key})
+	assert.Empty(t, body["data"].([]any), "past the last page")
+}
+
+func TestFiltersAndQuirkyShapes(t *testing.T) {
+	_, base := withCalls(t, 30)
+	_, _, body := get(t, base+"/calls?status=ongoing&perPage=100", map[string]string{"apikey": key})
+	data := body["data"].([]any)
+	assert.Len(t, data, 10)
+	c := data[0].(map[string]any)
+	assert.Equal(t, "ongoing", c["status"])
+	assert.Equal(t, "00:00:00", c["totalDuration"], "a timer string, as in the examples")
+	assert.Contains(t, c, "metaData")
+	assert.Contains(t, c, "mid")
+}
+
+func TestErrorBodies(t *testing.T) {
+	s, base := withCalls(t, 3)
+	cases := []struct {
+		header map[string]string
+		path   string
+		status int
+		code   string
+	}{
+		{nil, "/calls", 401, "AUTH_ERR_EMPTY_APIKEY"},
+		{map[string]string{"apikey": "wrong"}, "/calls", 401, "AUTH_ERR_APIKEY_NOT_FOUND"},
+		{map[string]string{"APIKEY": key}, "/calls/nope", 404, "ERR_CALL_SESSION_NOT_FOUND"},
+	}
+	for _, tc := range cases {
+		code, _, body := get(t, base+tc.path, tc.header)
+		assert.Equal(t, tc.status, code)
+		assert.Equal(t, tc.code, body["error"].(map[string]any)["code"])
+		assert.NotEmpty(t, body["error"].(map[string]any)["message"])
+	}
+	s.Revoke(cometchat.CodeNoAccess)
+	code, _, body := get(t, base+"/calls", map[string]string{"apikey": key})
+	assert.Equal(t, 403, code)
+	assert.Equal(t, "AUTH_ERR_NO_ACCESS", body["error"].(map[string]any)["code"])
+	s.Restore()
+	code, _, body = get(t, base+"/calls/c001", map[string]string{"apikey": key})
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "c001", body["data"].(map[string]any)["sessionId"])
+}
+
+func TestInjectedRateLimit(t *testing.T) {
+	s, base := withCalls(t, 3)
+	s.InjectSchedule(func(*http.Request, string) Fault { return RateLimitedRetryAfter })
+	code, header, body := get(t, base+"/calls", map[string]string{"apikey": key})
+	assert.Equal(t, 429, code)
+	assert.Equal(t, "1", header.Get("Retry-After"))
+	assert.Equal(t, "ERR_TOO_MANY_REQUESTS", body["error"].(map[string]any)["code"])
+	assert.Equal(t, map[Fault]int{RateLimitedRetryAfter: 1}, s.Injected())
+}
+
+func TestTrafficLifecycles(t *testing.T) {
+	s := New(key)
+	tr := NewTraffic(s, 3)
+	tr.CallsPerMinute = 600
+	now := time.Unix(1_700_000_000, 0)
+	for range 600 { // ten simulated minutes, a second at a time
+		now = now.Add(time.Second)
+		tr.Step(now)
+	}
+	tr.FinishAll(now)
+	statuses := map[string]int{}
+	var group, recorded, neverJoined int
+	for _, c := range s.Calls() {
+		statuses[c.Status]++
+		if c.ReceiverType == "group" {
+			group++
+		}
+		if c.HasRecording {
+			recorded++
+		}
+		for _, p := range c.Participants {
+			if !p.IsJoined && p.State == "unanswered" && c.Status == "ended" {
+				neverJoined++
+			}
+		}
+	}
+	assert.Equal(t, tr.Created(), len(s.Calls()))
+	assert.Zero(t, tr.Live())
+	for _, st := range []string{"ended", "rejected", "unanswered", "canceled", "cancelled", "busy"} {
+		assert.Positive(t, statuses[st], "status %s appears", st)
+	}
+	assert.Zero(t, statuses["ongoing"]+statuses["initiated"], "every call finished")
+	assert.Positive(t, group)
+	assert.Positive(t, recorded)
+	assert.Positive(t, neverJoined, "group invitees who never joined")
+}
