@@ -89,14 +89,22 @@ func run(args []string, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	if *timeout <= 0 {
-		return fail(logger, errors.New("--cometchat.timeout must be positive"))
-	}
-	if *overlap <= 0 {
-		return fail(logger, errors.New("--cometchat.overlap must be positive"))
-	}
-	if *capacity <= 0 || *budget < 0 {
-		return fail(logger, errors.New("--cometchat.dedupe-capacity must be positive and --cometchat.max-requests-per-minute not negative"))
+	for _, check := range []struct {
+		bad bool
+		msg string
+	}{
+		{*interval <= 0, fmt.Sprintf("--cometchat.poll-interval must be positive, got %s", *interval)},
+		{*backfill < 0, fmt.Sprintf("--cometchat.backfill must not be negative, got %s", *backfill)},
+		{*timeout <= 0, fmt.Sprintf("--cometchat.timeout must be positive, got %s", *timeout)},
+		{*overlap <= 0, fmt.Sprintf("--cometchat.overlap must be positive, got %s", *overlap)},
+		{*capacity <= 0, fmt.Sprintf("--cometchat.dedupe-capacity must be positive, got %d", *capacity)},
+		{*budget < 0, fmt.Sprintf("--cometchat.max-requests-per-minute must not be negative, got %d", *budget)},
+		{*demoRate <= 0, fmt.Sprintf("--demo.calls-per-minute must be positive, got %g", *demoRate)},
+		{*demoSpeed <= 0, fmt.Sprintf("--demo.speed must be positive, got %g", *demoSpeed)},
+	} {
+		if check.bad {
+			return fail(logger, errors.New(check.msg))
+		}
 	}
 
 	shardIndex, shardCount, err := config.ParseShard(*shard)
