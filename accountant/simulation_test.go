@@ -144,7 +144,7 @@ func TestSimulation(t *testing.T) {
 	}
 
 	kills, restarts := 0, 0
-	for traffic.Created() < 5400 {
+	for traffic.Created() < 5500 {
 		traffic.Step(clock.Add(5 * time.Second))
 		switch x := rng.Float64(); {
 		case x < 0.03: // kill -9 mid-poll: the poll's work since the last save is lost
