@@ -146,7 +146,10 @@ func dashboard(uid, title, desc string, tags []string, vars []any, panels []pane
 		"links":       []any{},
 		"templating": map[string]any{"list": append([]any{map[string]any{
 			"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-			"current": map[string]any{}, "hide": 0, "refresh": 1, "options": []any{},
+			// On a grafana.com-style import, Grafana replaces ${DS_PROMETHEUS}
+			// with the data source picked for the __inputs entry.
+			"current": map[string]any{"text": "${DS_PROMETHEUS}", "value": "${DS_PROMETHEUS}"},
+			"hide":    0, "refresh": 1, "options": []any{},
 		}}, vars...)},
 		"panels": layout(panels),
 	}
