@@ -11,6 +11,7 @@ LDFLAGS  := -s -w \
 	-X github.com/prometheus/common/version.BuildUser=$(shell whoami)@$(shell hostname) \
 	-X github.com/prometheus/common/version.BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 FUZZTIME ?= 60s
+STATICCHECK ?= v0.8.2
 
 .PHONY: all build test lint fuzz bench demo docker clean
 
@@ -30,6 +31,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
 
 # Longer fuzzing of the decoders: make fuzz FUZZTIME=10m
 fuzz:

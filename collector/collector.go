@@ -11,8 +11,6 @@ import (
 	"github.com/cometchat-exporter/cometchat-exporter/accountant"
 )
 
-const namespace = "cometchat"
-
 var callLabels = []string{"app", "call_type", "mode", "receiver_type"}
 
 func desc(name, help string, extra ...string) *prometheus.Desc {

@@ -191,9 +191,10 @@ func (e *Exposition) Handler(global prometheus.Gatherer, onError func(error)) ht
 			defer func() { gz.Close(); gzipPool.Put(gz) }()
 			out = gz
 		}
+		// A write fails only when the scraper has gone away: nothing to do.
 		bw := bufio.NewWriterSize(out, 64<<10)
-		if err := write(bw); err == nil {
-			err = bw.Flush()
+		if write(bw) == nil {
+			bw.Flush()
 		}
 	})
 }

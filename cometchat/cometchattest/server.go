@@ -161,9 +161,6 @@ func (s *Server) Calls() []cometchat.Call {
 	return out
 }
 
-// Len is the number of stored calls.
-func (s *Server) Len() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.order) }
-
 func (s *Server) sort() {
 	if s.sorted {
 		return
