@@ -374,12 +374,13 @@ func TestRestartWithStateFileContinuesExactly(t *testing.T) {
 	before := h.sums()
 	require.Equal(t, map[string]uint64{"ended": 1, "rejected": 1}, before.Calls)
 
-	// The exporter dies; while it is down the long call ends and new calls
-	// come and go, more than a page of them.
+	// The exporter dies for four hours, far longer than the overlap; the
+	// long call ends and new calls come and go, more than a page of them.
 	h.end("talking", t0.Unix()+100)
 	for i := range 50 {
-		h.put(call(fmt.Sprintf("down%02d", i), 200+int64(i), "unanswered"))
+		h.put(call(fmt.Sprintf("down%02d", i), 200+int64(i)*300, "unanswered"))
 	}
+	h.now = t0.Add(4*time.Hour + 30*time.Minute)
 	h.start(withState)
 	assert.Equal(t, before.Calls, h.sums().Calls, "counters continue from the file before any poll")
 	h.poll()
