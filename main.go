@@ -199,7 +199,7 @@ func run(args []string, stderr io.Writer) int {
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name: "CometChat Exporter", Description: "Prometheus exporter for the CometChat Calls API",
-			Version: version.Info(),
+			Version: version.Info(), Profiling: "false", // no /debug/pprof handlers are served
 			Links: []web.LandingLinks{{Address: *metricsPath, Text: "Metrics"},
 				{Address: "/-/healthy", Text: "Health"}, {Address: "/-/ready", Text: "Readiness"}},
 		})
