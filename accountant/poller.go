@@ -187,7 +187,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 	// more than what a restart continues from.
 	if p.cfg.StateFile != "" && p.ledger.dirty {
 		if serr := saveState(p.cfg.StateFile, p.cfg.App, p.ledger, p.cfg.Now()); serr != nil {
-			p.stats.Errors["state_write"]++
+			p.stats.countError("state_write")
 			level.Error(p.cfg.Logger).Log("msg", "Writing the state file failed", "file", p.cfg.StateFile, "err", serr)
 		} else {
 			p.ledger.dirty = false
@@ -375,7 +375,7 @@ func (p *Poller) getUnseen(ctx context.Context, mode observeMode) error {
 			p.ledger.dirty = true
 			if t.NotFound >= p.cfg.MaxNotFound {
 				p.ledger.Untrack(id)
-				p.stats.Errors["call_not_found"]++
+				p.stats.countError("call_not_found")
 				level.Warn(p.cfg.Logger).Log("msg", "Dropped a tracked call that Get Call keeps answering not found", "polls", t.NotFound)
 			}
 			continue
@@ -391,7 +391,7 @@ func (p *Poller) getUnseen(ctx context.Context, mode observeMode) error {
 }
 
 func (p *Poller) skipped(n int) {
-	if n > 0 {
-		p.stats.Errors["invalid_call"] += uint64(n)
+	for range n {
+		p.stats.countError("invalid_call")
 	}
 }

@@ -454,3 +454,14 @@ func TestPruneRaisesFloorSoForgottenCallsStayCounted(t *testing.T) {
 	h.poll()
 	assert.Equal(t, uint64(60), h.sums().Calls["ended"])
 }
+
+func TestErrorReasonsAreBounded(t *testing.T) {
+	s := newAPIStats()
+	for i := range 200 {
+		s.observe(cometchat.RequestInfo{Endpoint: "list_calls", Code: 500,
+			Err: &cometchat.APIError{StatusCode: 500, Code: fmt.Sprintf("ERR_RANDOM_%d", i)}})
+	}
+	assert.Len(t, s.Errors, maxReasons+1, "64 reasons, then other")
+	assert.Equal(t, uint64(200-(maxReasons-len(KnownReasons))), s.Errors["other"])
+	assert.Equal(t, uint64(1), s.Errors["ERR_RANDOM_0"])
+}

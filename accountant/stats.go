@@ -56,8 +56,19 @@ func (s *APIStats) observe(info cometchat.RequestInfo) {
 	}
 	h.observe(LatencyBuckets, info.Duration.Seconds())
 	if info.Err != nil {
-		s.Errors[cometchat.ErrorReason(info.Err)]++
+		s.countError(cometchat.ErrorReason(info.Err))
 	}
+}
+
+// maxReasons bounds the reason label: error codes come from the server,
+// and a misbehaving one must not create series without end.
+const maxReasons = 64
+
+func (s *APIStats) countError(reason string) {
+	if _, ok := s.Errors[reason]; !ok && len(s.Errors) >= maxReasons {
+		reason = "other"
+	}
+	s.Errors[reason]++
 }
 
 func (s *APIStats) clone() APIStats {
