@@ -143,7 +143,8 @@ func dashboard(uid, title, desc string, tags []string, vars []any, panels []pane
 		"editable": true, "graphTooltip": 1, "refresh": "30s", "schemaVersion": 39, "version": 1,
 		"time": map[string]any{"from": "now-6h", "to": "now"}, "timezone": "browser",
 		"annotations": map[string]any{"list": []any{}},
-		"links":       []any{},
+		"links": []any{map[string]any{"title": "CometChat dashboards", "type": "dashboards", "tags": []string{"cometchat"},
+			"asDropdown": true, "includeVars": true, "keepTime": true}},
 		"templating": map[string]any{"list": append([]any{map[string]any{
 			"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
 			// On a grafana.com-style import, Grafana replaces ${DS_PROMETHEUS}
@@ -155,19 +156,19 @@ func dashboard(uid, title, desc string, tags []string, vars []any, panels []pane
 	}
 }
 
-func jobAppVars() []any {
+// vars are the same on every dashboard, so that links between them keep
+// the selection.
+func vars() []any {
 	return []any{
 		variable("job", "Job", "label_values(cometchat_up, job)"),
 		variable("app", "App", `label_values(cometchat_up{job=~"$job"}, app)`),
+		variable("call_type", "Call type", `label_values(cometchat_calls_total{job=~"$job", app=~"$app"}, call_type)`),
+		variable("mode", "Mode", `label_values(cometchat_calls_total{job=~"$job", app=~"$app"}, mode)`),
+		variable("receiver_type", "Receiver type", `label_values(cometchat_calls_total{job=~"$job", app=~"$app"}, receiver_type)`),
 	}
 }
 
 func overview() map[string]any {
-	vars := append(jobAppVars(),
-		variable("call_type", "Call type", `label_values(cometchat_calls_total{job=~"$job", app=~"$app"}, call_type)`),
-		variable("mode", "Mode", `label_values(cometchat_calls_total{job=~"$job", app=~"$app"}, mode)`),
-		variable("receiver_type", "Receiver type", `label_values(cometchat_calls_total{job=~"$job", app=~"$app"}, receiver_type)`),
-	)
 	ratio := func(status string) string {
 		return q(`sum(rate(cometchat_calls_total{SEL,status="%s"}[$__rate_interval])) / sum(rate(cometchat_calls_total{SEL}[$__rate_interval]))`, status)
 	}
@@ -178,7 +179,7 @@ func overview() map[string]any {
 		"properties": []any{map[string]any{"id": "color", "value": map[string]any{"mode": "fixed", "fixedColor": "red"}}}}}
 	return dashboard("cometchat-calls-overview", "CometChat Calls — Overview",
 		"Call volume, outcomes, billed audio and video minutes and calls in progress, from cometchat-exporter.",
-		[]string{"cometchat", "calls"}, vars, []panel{
+		[]string{"cometchat", "calls"}, vars(), []panel{
 			{kind: "timeseries", title: "Calls per minute by final status", w: 12, h: 8, unit: "short", stacked: true,
 				desc:    "Calls that reached a final status, per minute, stacked by status. Each call is counted once, when it finishes.",
 				targets: []target{{q(`sum by (status) (rate(cometchat_calls_total{SEL}[$__rate_interval])) * 60`), "{{status}}"}}, overrides: red},
@@ -246,7 +247,7 @@ func health() map[string]any {
 	}
 	return dashboard("cometchat-exporter-health", "CometChat Exporter — Health",
 		"Is the exporter polling the Calls API, how fast, and what fails.",
-		[]string{"cometchat", "exporter"}, jobAppVars(), []panel{
+		[]string{"cometchat", "exporter"}, vars(), []panel{
 			{kind: "stat", title: "Up", w: 8, h: 5, unit: "short",
 				desc:    "cometchat_up per app: 1 if the last poll of the Calls API succeeded.",
 				targets: []target{{q(`cometchat_up{APP}`), "{{app}}"}}},

@@ -110,7 +110,7 @@ func TestDashboardModel(t *testing.T) {
 			require.Contains(t, vars, "datasource")
 			assert.Equal(t, "datasource", vars["datasource"]["type"])
 			assert.Equal(t, "prometheus", vars["datasource"]["query"])
-			for _, name := range []string{"job", "app"} {
+			for _, name := range []string{"job", "app", "call_type", "mode", "receiver_type"} {
 				require.Contains(t, vars, name)
 				assert.Equal(t, true, vars[name]["multi"])
 				assert.Equal(t, true, vars[name]["includeAll"])
