@@ -69,7 +69,7 @@ func layout(panels []panel) []any {
 		for j, t := range p.targets {
 			targets = append(targets, map[string]any{
 				"refId": string(rune('A' + j)), "datasource": datasource,
-				"expr": t.expr, "legendFormat": t.legend, "range": true, "instant": p.kind == "table",
+				"expr": t.expr, "legendFormat": t.legend, "range": p.kind != "table", "instant": p.kind == "table",
 			})
 		}
 		defaults := map[string]any{"unit": p.unit}
