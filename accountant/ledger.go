@@ -213,14 +213,15 @@ func (l *Ledger) track(t *Tracked, c *cometchat.Call, status string, poll uint64
 			n++
 		}
 	}
-	next := Tracked{Labels: LabelsOf(c), Status: status, TS: c.Timestamp(), Participants: n, seenPoll: poll}
+	next := Tracked{Labels: LabelsOf(c), Status: status, TS: c.Timestamp(), Participants: n, seenPoll: t.seenPoll}
 	if next.TS == 0 {
 		next.TS = t.TS
 	}
-	if next != *t {
+	if next != *t { // only a real change needs the state file rewritten
 		l.dirty = true
 	}
 	*t = next
+	t.seenPoll = poll
 }
 
 // doneTS is the timestamp a done entry is pruned by; a call without any
