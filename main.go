@@ -56,7 +56,7 @@ func run(args []string, stderr io.Writer) int {
 		backfill    = app.Flag("cometchat.backfill", "At the first start, also count final calls initiated within this window.").Default("0s").Duration()
 		timeout     = app.Flag("cometchat.timeout", "Timeout of each API request.").Default("10s").Duration()
 		budget      = app.Flag("cometchat.max-requests-per-minute", "Client-side request budget per app, per minute (0: none); bursts may use a quarter of it at once. CometChat allows 20,000/min per app.").Default("2000").Int()
-		overlap     = app.Flag("cometchat.overlap", "How far behind the newest call seen each poll re-reads, to catch calls listed late.").Default("5m").Duration()
+		overlap     = app.Flag("cometchat.overlap", "How far behind the newest call seen each poll re-reads, to catch calls listed late (later ones are found through the list total).").Default("2m").Duration()
 		capacity    = app.Flag("cometchat.dedupe-capacity", "Session ids of counted calls kept per app to count each call once.").Default("50000").Int()
 		insecure    = app.Flag("cometchat.allow-insecure-http", "Allow a plain-http base URL to a non-loopback host (the key travels in clear).").Bool()
 		configFile  = app.Flag("config.file", "YAML file listing several apps; replaces the single-app flags.").String()

@@ -81,7 +81,7 @@ func NewPoller(cfg Config) (*Poller, error) {
 		cfg.Interval = 30 * time.Second
 	}
 	if cfg.Overlap <= 0 {
-		cfg.Overlap = 5 * time.Minute
+		cfg.Overlap = 2 * time.Minute
 	}
 	if cfg.PerPage <= 0 {
 		cfg.PerPage = 100
