@@ -60,6 +60,12 @@ type testFile struct {
 	} `yaml:"tests"`
 }
 
+func loadYAML(t *testing.T, path string, v any) {
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(b, v), path)
+}
+
 var required = []string{"CometChatExporterDown", "CometChatAPIAuthFailing", "CometChatPollStale",
 	"CometChatAPIRateLimited", "CometChatUnansweredCallsSpike", "CometChatRejectedCallsSpike", "CometChatCallsDropped"}
 
@@ -79,9 +85,7 @@ func TestAlertConventions(t *testing.T) {
 	tests, _ := filepath.Glob("tests/*.yml")
 	for _, f := range tests {
 		var tf testFile
-		b, err := os.ReadFile(f)
-		require.NoError(t, err)
-		require.NoError(t, yaml.Unmarshal(b, &tf))
+		loadYAML(t, f, &tf)
 		for _, tc := range tf.Tests {
 			for _, a := range tc.AlertRuleTest {
 				if len(a.ExpAlerts) > 0 {
@@ -96,9 +100,7 @@ func TestAlertConventions(t *testing.T) {
 	seen := map[string]bool{}
 	for _, f := range ruleFiles(t) {
 		var rf ruleFile
-		b, err := os.ReadFile(f)
-		require.NoError(t, err)
-		require.NoError(t, yaml.Unmarshal(b, &rf))
+		loadYAML(t, f, &rf)
 		for _, g := range rf.Groups {
 			for _, r := range g.Rules {
 				if r.Alert == "" {
