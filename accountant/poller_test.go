@@ -458,8 +458,8 @@ func TestPruneRaisesFloorSoForgottenCallsStayCounted(t *testing.T) {
 func TestErrorReasonsAreBounded(t *testing.T) {
 	s := newAPIStats()
 	for i := range 200 {
-		s.observe(cometchat.RequestInfo{Endpoint: "list_calls", Code: 500,
-			Err: &cometchat.APIError{StatusCode: 500, Code: fmt.Sprintf("ERR_RANDOM_%d", i)}})
+		s.observe(cometchat.RequestInfo{Endpoint: "list_calls", Code: 400,
+			Err: &cometchat.APIError{StatusCode: 400, Code: fmt.Sprintf("ERR_RANDOM_%d", i)}})
 	}
 	assert.Len(t, s.Errors, maxReasons+1, "64 reasons, then other")
 	assert.Equal(t, uint64(200-(maxReasons-len(KnownReasons))), s.Errors["other"])

@@ -151,6 +151,7 @@ func TestErrorShapes(t *testing.T) {
 		{"bad key", 401, `{"error":{"code":"AUTH_ERR_APIKEY_NOT_FOUND","message":"The provided API key ` + testKey + ` is invalid."}}`, nil, CodeAPIKeyNotFound, CodeAPIKeyNotFound, 0},
 		{"no access", 403, `{"error":{"code":"AUTH_ERR_NO_ACCESS","message":"no"}}`, nil, CodeNoAccess, CodeNoAccess, 0},
 		{"top-level code", 400, `{"code":"ERR_EMPTY_CALL_SESSION_ID","message":"empty"}`, nil, "ERR_EMPTY_CALL_SESSION_ID", "ERR_EMPTY_CALL_SESSION_ID", 0},
+		{"500 with a code", 500, `{"error":{"code":"ERR_INTERNAL","message":"x"}}`, nil, "ERR_INTERNAL", "http_5xx", 0},
 		{"html 502", 502, `<html><body>502 Bad Gateway</body></html>`, nil, "", "http_5xx", 0},
 		{"empty 503", 503, ``, nil, "", "http_5xx", 0},
 		{"free-text code", 500, `{"error":{"code":"something bad happened","message":"x"}}`, nil, "something bad happened", "http_5xx", 0},

@@ -79,8 +79,8 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 var codePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{2,63}$`)
 
 // ErrorReason classifies an error into a short, bounded label value: the
-// CometChat error code when the API sent a well-formed one, otherwise a
-// transport class (rate_limited, http_5xx, http_4xx, timeout, connection,
+// CometChat error code of a 4xx answer when the API sent a well-formed one
+// (AUTH_ERR_APIKEY_NOT_FOUND, ...), otherwise a class (rate_limited, http_5xx, http_4xx, timeout, connection,
 // body_too_large, decode, canceled, unknown).
 func ErrorReason(err error) string {
 	var apiErr *APIError
@@ -90,13 +90,15 @@ func ErrorReason(err error) string {
 	case err == nil:
 		return ""
 	case errors.As(err, &apiErr):
+		// Server errors are one class whatever their body says: their codes
+		// are the server's internals, and alerts want the class.
 		switch {
 		case apiErr.StatusCode == 429:
 			return "rate_limited"
-		case codePattern.MatchString(apiErr.Code):
-			return apiErr.Code
 		case apiErr.StatusCode >= 500:
 			return "http_5xx"
+		case codePattern.MatchString(apiErr.Code):
+			return apiErr.Code
 		default:
 			return "http_4xx"
 		}
