@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -43,6 +44,17 @@ const exporterName = "cometchat_exporter"
 const defaultAddress = ":9877"
 
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+func init() {
+	// make build sets the version with -ldflags; go install sets the
+	// module's; a plain go build gets "dev" rather than nothing.
+	if version.Version == "" {
+		version.Version = "dev"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			version.Version = bi.Main.Version
+		}
+	}
+}
 
 func run(args []string, stderr io.Writer) int {
 	app := kingpin.New(exporterName, "Prometheus exporter for the CometChat Calls API.")

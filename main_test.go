@@ -112,7 +112,7 @@ func TestEndToEnd(t *testing.T) {
 	assert.Equal(t, 3.0, m.sum("cometchat_participants_total", map[string]string{"state": "unanswered"}), "the group example's three invitees")
 	assert.Equal(t, 2.0, m.sum("cometchat_call_duration_seconds", nil), "two ended calls")
 	assert.Equal(t, 0.0, m.sum("cometchat_calls_active", nil))
-	assert.Equal(t, 1.0, m.sum("cometchat_exporter_build_info", nil))
+	assert.Equal(t, 1.0, m.sum("cometchat_exporter_build_info", map[string]string{"version": "dev"}), "go build gives version dev")
 	assert.Positive(t, m.sum("cometchat_exporter_api_requests_total", map[string]string{"endpoint": "list_calls", "code": "200"}))
 
 	// Idle: counters stay put.
