@@ -6,7 +6,6 @@ package fleet
 import (
 	"context"
 	"fmt"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,8 +43,8 @@ type Fleet struct {
 
 	mu      sync.Mutex // serialises Apply and Stop
 	members map[string]*member
-	// view is what scrapes read: a copy of the pollers, replaced on every
-	// change, so that a scrape never waits for a reload.
+	// view is what /-/ready reads: a copy of the pollers, replaced on
+	// every change, so that it never waits for a reload.
 	view atomic.Pointer[[]*accountant.Poller]
 }
 
@@ -171,7 +170,6 @@ func (f *Fleet) publish() {
 	for _, m := range f.members {
 		ps = append(ps, m.poller)
 	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i].Snapshot().App < ps[j].Snapshot().App })
 	f.view.Store(&ps)
 }
 
