@@ -158,6 +158,10 @@ func TestErrorShapes(t *testing.T) {
 		{"429 retry-after", 429, `{"error":{"code":"ERR_TOO_MANY_REQUESTS"}}`, map[string]string{"Retry-After": "120"}, "ERR_TOO_MANY_REQUESTS", "rate_limited", 120 * time.Second},
 		{"429 bare", 429, ``, nil, "", "rate_limited", 0},
 		{"418 html", 418, `<p>teapot</p>`, nil, "", "http_4xx", 0},
+		{"401 from a gateway", 401, `<html>401 Authorization Required</html>`, nil, "", "unauthorized", 0},
+		{"403 from a gateway", 403, ``, nil, "", "forbidden", 0},
+		{"403 with a code", 403, `{"error":{"code":"AUTH_ERR_NO_ACCESS"}}`, nil, CodeNoAccess, CodeNoAccess, 0},
+		{"refused redirect", 302, ``, map[string]string{"Location": "http://127.0.0.1:1/elsewhere"}, "", "redirect", 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -80,8 +80,11 @@ var codePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{2,63}$`)
 
 // ErrorReason classifies an error into a short, bounded label value: the
 // CometChat error code of a 4xx answer when the API sent a well-formed one
-// (AUTH_ERR_APIKEY_NOT_FOUND, ...), otherwise a class (rate_limited, http_5xx, http_4xx, timeout, connection,
-// body_too_large, decode, canceled, unknown).
+// (AUTH_ERR_APIKEY_NOT_FOUND, ...), otherwise a class an operator can act
+// on: unauthorized (401) and forbidden (403) without a code, redirect (a 3xx,
+// which the client refuses to follow with the key), rate_limited, http_5xx,
+// http_4xx, timeout, connection, truncated, body_too_large, decode, canceled,
+// unknown.
 func ErrorReason(err error) string {
 	var apiErr *APIError
 	var tErr *TransportError
@@ -99,6 +102,12 @@ func ErrorReason(err error) string {
 			return "http_5xx"
 		case codePattern.MatchString(apiErr.Code):
 			return apiErr.Code
+		case apiErr.StatusCode == 401:
+			return "unauthorized"
+		case apiErr.StatusCode == 403:
+			return "forbidden"
+		case apiErr.StatusCode >= 300 && apiErr.StatusCode < 400:
+			return "redirect"
 		default:
 			return "http_4xx"
 		}

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -179,12 +180,12 @@ func (w *wireCall) call() Call {
 		Status:            string(w.Status),
 		Initiator:         string(w.Initiator),
 		Receiver:          string(w.Receiver),
-		InitiatedAt:       int64(w.InitiatedAt),
-		StartedAt:         int64(w.StartedAt),
-		EndedAt:           int64(w.EndedAt),
+		InitiatedAt:       unixTime(w.InitiatedAt),
+		StartedAt:         unixTime(w.StartedAt),
+		EndedAt:           unixTime(w.EndedAt),
 		DurationMinutes:   float64(w.DurationMinutes),
 		TotalDuration:     string(w.TotalDuration),
-		TotalParticipants: int64(w.TotalParticipants),
+		TotalParticipants: toInt(w.TotalParticipants),
 		HasRecording:      bool(w.HasRecording),
 	}
 	if w.AudioMinutes != nil {
@@ -203,7 +204,7 @@ func (w *wireCall) call() Call {
 		}
 		c.Participants = append(c.Participants, Participant{
 			UID: string(p.UID), DeviceID: string(p.DeviceID), IsJoined: bool(p.IsJoined),
-			JoinedAt: int64(p.JoinedAt), LeftAt: int64(p.LeftAt), State: string(p.State),
+			JoinedAt: unixTime(p.JoinedAt), LeftAt: unixTime(p.LeftAt), State: string(p.State),
 			AudioMinutes: float64(p.AudioMinutes), VideoMinutes: float64(p.VideoMinutes),
 			DurationMinutes: d,
 		})
@@ -214,10 +215,34 @@ func (w *wireCall) call() Call {
 		}
 		c.Recordings = append(c.Recordings, Recording{
 			RID: string(r.RID), DurationMinutes: float64(r.DurationMinutes),
-			StartTime: int64(r.StartTime), EndTime: int64(r.EndTime), URL: string(r.URL),
+			StartTime: unixTime(r.StartTime), EndTime: unixTime(r.EndTime), URL: string(r.URL),
 		})
 	}
 	return c
+}
+
+// maxUnixTime is the year 5138: a larger "timestamp" is not seconds (or not
+// a time at all), and is read as missing.
+const maxUnixTime = 1e11
+
+// unixTime converts a timestamp field. Values that are not a positive
+// number of seconds below maxUnixTime (NaN, Infinity, 1e308, negatives) are
+// read as missing, so that they can never move a watermark or a floor.
+func unixTime(f flexFloat) int64 {
+	if v := float64(f); v > 0 && v < maxUnixTime {
+		return int64(v)
+	}
+	return 0
+}
+
+// toInt converts a count field. A value that does not fit an int64 (NaN,
+// Infinity, 1e308) becomes math.MaxInt64, which the accountant's sanity
+// caps reject, instead of Go's undefined float-to-int conversion.
+func toInt(f flexFloat) int64 {
+	if v := float64(f); v == v && v > -9e18 && v < 9e18 {
+		return int64(v)
+	}
+	return math.MaxInt64
 }
 
 // flexFloat accepts a number, a numeric string, a bool or null. Anything else
