@@ -11,8 +11,9 @@ import (
 // Fault is a misbehaviour the server can inject instead of an answer.
 type Fault int
 
-// The faults. NotFound applies to Get Call only (a listed call that Get Call
-// does not find); the others to both endpoints.
+// The faults. NotFound and NoSessionID apply to Get Call only (a listed
+// call that Get Call does not find, or answers without its id); the
+// others to both endpoints.
 const (
 	None Fault = iota
 	RateLimited
@@ -28,6 +29,8 @@ const (
 	AuthNotFound
 	NoAccess
 	NotFound
+	// NoSessionID is a 200 whose call has no sessionId (Get Call only).
+	NoSessionID
 )
 
 var faultNames = map[Fault]string{
@@ -35,13 +38,14 @@ var faultNames = map[Fault]string{
 	ServerErrorJSON: "500_json", BadGatewayHTML: "502_html", UnavailableEmpty: "503_empty",
 	Hang: "hang", Reset: "reset", Truncated: "truncated", InvalidJSON: "invalid_json",
 	WrongShape: "wrong_shape", AuthNotFound: "auth_not_found", NoAccess: "no_access", NotFound: "not_found",
+	NoSessionID: "no_session_id",
 }
 
 func (f Fault) String() string { return faultNames[f] }
 
 // AllFaults lists every fault.
 var AllFaults = []Fault{RateLimited, RateLimitedRetryAfter, ServerErrorJSON, BadGatewayHTML,
-	UnavailableEmpty, Hang, Reset, Truncated, InvalidJSON, WrongShape, AuthNotFound, NoAccess, NotFound}
+	UnavailableEmpty, Hang, Reset, Truncated, InvalidJSON, WrongShape, AuthNotFound, NoAccess, NotFound, NoSessionID}
 
 type faults struct {
 	mu       sync.Mutex
@@ -108,7 +112,7 @@ func (f *faults) pick(r *http.Request, endpoint string) Fault {
 	if fault == None && f.rate > 0 && len(f.kinds) > 0 && f.rng.Float64() < f.rate {
 		fault = f.kinds[f.rng.IntN(len(f.kinds))]
 	}
-	if fault == NotFound && endpoint != "get_call" {
+	if (fault == NotFound || fault == NoSessionID) && endpoint != "get_call" {
 		fault = None
 	}
 	if fault != None {
@@ -187,6 +191,9 @@ func (f *faults) inject(w http.ResponseWriter, r *http.Request, endpoint string)
 		writeError(w, http.StatusForbidden, "AUTH_ERR_NO_ACCESS", "The API key does not have access to this resource.")
 	case NotFound:
 		writeError(w, http.StatusNotFound, "ERR_CALL_SESSION_NOT_FOUND", "The call session does not exist.")
+	case NoSessionID:
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"data": {"status": "ended", "type": "audio", "totalAudioMinutes": 1}}`))
 	}
 	return true
 }

@@ -56,6 +56,8 @@ type Server struct {
 	IgnoreStatusFilter bool
 	DefaultPer         int // default perPage (25)
 	MaxPer             int // perPage cap (100)
+	// OmitCurrentPage leaves meta.pagination.current_page out.
+	OmitCurrentPage bool
 
 	faults *faults
 
@@ -70,6 +72,10 @@ type entry struct {
 	call cometchat.Call
 	raw  json.RawMessage // served verbatim when set
 	seq  uint64
+	// sortTS is the initiatedAt the server sorts by. It is kept when a
+	// later update blanks the call's timestamps: the server's own record
+	// of the call keeps its place in the list, the JSON just lacks them.
+	sortTS int64
 }
 
 // New returns a fake API that accepts key in the apikey header.
@@ -122,8 +128,12 @@ func (s *Server) PutRaw(raw json.RawMessage) error {
 }
 
 func (s *Server) put(e *entry) {
+	e.sortTS = e.call.InitiatedAt
 	if old, ok := s.calls[e.call.SessionID]; ok {
 		e.seq = old.seq
+		if e.sortTS == 0 {
+			e.sortTS = old.sortTS
+		}
 		*old = *e
 		s.sorted = false
 		return
@@ -144,6 +154,9 @@ func (s *Server) Update(id string, f func(*cometchat.Call)) bool {
 		return false
 	}
 	f(&e.call)
+	if e.call.InitiatedAt != 0 {
+		e.sortTS = e.call.InitiatedAt
+	}
 	e.raw = nil
 	s.sorted = false
 	return true
@@ -167,8 +180,8 @@ func (s *Server) sort() {
 	}
 	sort.SliceStable(s.order, func(i, j int) bool {
 		a, b := s.order[i], s.order[j]
-		if a.call.InitiatedAt != b.call.InitiatedAt {
-			return a.call.InitiatedAt > b.call.InitiatedAt
+		if a.sortTS != b.sortTS {
+			return a.sortTS > b.sortTS
 		}
 		return a.seq > b.seq
 	})
@@ -264,13 +277,14 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 	for _, e := range match[lo:hi] {
 		data = append(data, render(e))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"data": data,
-		"meta": map[string]any{"pagination": map[string]any{
-			"total": total, "count": len(data), "per_page": per,
-			"current_page": page, "total_pages": pages,
-		}},
-	})
+	pagination := map[string]any{
+		"total": total, "count": len(data), "per_page": per,
+		"current_page": page, "total_pages": pages,
+	}
+	if s.OmitCurrentPage {
+		delete(pagination, "current_page")
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": data, "meta": map[string]any{"pagination": pagination}})
 }
 
 func (s *Server) matches(c *cometchat.Call, q map[string][]string) bool {
@@ -370,10 +384,9 @@ func render(e *entry) any {
 		"sessionId": c.SessionID, "type": c.Type, "mode": c.Mode,
 		"receiverType": c.ReceiverType, "status": c.Status,
 		"initiator": c.Initiator, "receiver": c.Receiver,
-		"initiatedAt":            c.InitiatedAt,
-		"totalAudioMinutes":      c.AudioMinutes,
-		"totalVideoMinutes":      c.VideoMinutes,
-		"totalDurationInMinutes": c.AudioMinutes + c.VideoMinutes,
+		"totalAudioMinutes":      number(c.AudioMinutes),
+		"totalVideoMinutes":      number(c.VideoMinutes),
+		"totalDurationInMinutes": number(c.AudioMinutes + c.VideoMinutes),
 		"totalDuration":          clock(c.EndedAt - c.StartedAt),
 		"totalParticipants":      c.TotalParticipants,
 		"hasRecording":           c.HasRecording,
@@ -381,6 +394,9 @@ func render(e *entry) any {
 		"mid":                    fmt.Sprintf("m-%d", e.seq),
 		"metaData":               []any{},
 		"tags":                   []any{},
+	}
+	if c.InitiatedAt > 0 {
+		m["initiatedAt"] = c.InitiatedAt
 	}
 	if c.StartedAt > 0 {
 		m["startedAt"] = c.StartedAt
@@ -394,7 +410,7 @@ func render(e *entry) any {
 	for _, p := range c.Participants {
 		pm := map[string]any{
 			"uid": p.UID, "state": p.State, "isJoined": p.IsJoined,
-			"totalAudioMinutes": p.AudioMinutes, "totalVideoMinutes": p.VideoMinutes,
+			"totalAudioMinutes": number(p.AudioMinutes), "totalVideoMinutes": number(p.VideoMinutes),
 		}
 		if p.IsJoined {
 			pm["deviceId"], pm["joinedAt"], pm["totalDurationInMinutes"] = p.DeviceID, p.JoinedAt, p.DurationMinutes
@@ -410,12 +426,27 @@ func render(e *entry) any {
 	if len(c.Recordings) > 0 {
 		recs := make([]any, 0, len(c.Recordings))
 		for _, r := range c.Recordings {
-			recs = append(recs, map[string]any{"rid": r.RID, "duration": r.DurationMinutes,
+			recs = append(recs, map[string]any{"rid": r.RID, "duration": number(r.DurationMinutes),
 				"startTime": r.StartTime, "endTime": r.EndTime, "recording_url": r.URL})
 		}
 		m["recordings"] = recs
 	}
 	return m
+}
+
+// number renders a float as JSON can carry it: a value JSON has no number
+// for (NaN, ±Infinity) goes out as a string, as a JavaScript back end
+// serialising it through String() would send it.
+func number(v float64) any {
+	switch {
+	case math.IsNaN(v):
+		return "NaN"
+	case math.IsInf(v, 1):
+		return "Infinity"
+	case math.IsInf(v, -1):
+		return "-Infinity"
+	}
+	return v
 }
 
 func clock(secs int64) string {

@@ -25,6 +25,13 @@ type Traffic struct {
 	// Speed divides every ringing and talking time (1 = realistic-ish, 10 =
 	// ten times faster).
 	Speed float64
+	// Quirks, as fractions of calls (zero by default):
+	// Stuck calls ring until FinishAll, as calls whose end the API never
+	// records; Poisoned calls end with a minute value that is not a number
+	// a counter can take (Infinity, NaN, 1e308); Undated calls end with no
+	// timestamp at all in their JSON, while keeping their place in the
+	// list.
+	Stuck, Poisoned, Undated float64
 
 	live    map[string]*life
 	last    time.Time
@@ -36,6 +43,7 @@ type Traffic struct {
 
 type life struct {
 	answered bool
+	stuck    bool
 	outcome  string
 	deadline time.Time
 	talk     time.Duration
@@ -82,7 +90,7 @@ func (t *Traffic) Step(now time.Time) {
 		t.start(now)
 	}
 	for id, l := range t.live {
-		if now.Before(l.deadline) {
+		if now.Before(l.deadline) || l.stuck {
 			continue
 		}
 		if !l.answered && l.outcome == "answered" {
@@ -93,6 +101,16 @@ func (t *Traffic) Step(now time.Time) {
 		}
 		t.s.Update(id, func(c *cometchat.Call) { t.finish(c, l.outcome, now) })
 		delete(t.live, id)
+	}
+}
+
+// Burst starts n calls at once at now, as when exactly a page of calls
+// arrives between two page requests.
+func (t *Traffic) Burst(n int, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for range n {
+		t.start(now)
 	}
 }
 
@@ -152,7 +170,8 @@ func (t *Traffic) start(now time.Time) {
 	if r.Float64() < 0.03 {
 		talk = time.Duration(10+r.IntN(50)) * time.Minute
 	}
-	t.live[c.SessionID] = &life{outcome: outcome, deadline: now.Add(ring), talk: t.scaled(max(talk, time.Second))}
+	t.live[c.SessionID] = &life{outcome: outcome, deadline: now.Add(ring), talk: t.scaled(max(talk, time.Second)),
+		stuck: t.Stuck > 0 && r.Float64() < t.Stuck}
 	t.s.Put(c)
 }
 
@@ -231,6 +250,12 @@ func (t *Traffic) finish(c *cometchat.Call, outcome string, now time.Time) {
 				p.State = "unanswered"
 			}
 		}
+	}
+	if t.Poisoned > 0 && r.Float64() < t.Poisoned {
+		c.AudioMinutes = []float64{math.Inf(1), math.NaN(), 1e308}[r.IntN(3)]
+	}
+	if t.Undated > 0 && r.Float64() < t.Undated {
+		c.InitiatedAt, c.StartedAt, c.EndedAt = 0, 0, 0
 	}
 }
 
