@@ -81,7 +81,7 @@ func (n *naive) poll(ctx context.Context) error {
 				}
 			}
 		}
-		if lastPage(pg, page, 100) {
+		if len(pg.Calls)+pg.Skipped < 100 {
 			break
 		}
 	}
@@ -234,7 +234,7 @@ func BenchmarkDecodeAndCount(b *testing.B) {
 			b.Fatal(err)
 		}
 		for j := range pg.Calls {
-			if l.Observe(&pg.Calls[j], observeMode{}) == Counted {
+			if o, _ := l.Observe(&pg.Calls[j], observeMode{}); o == Counted {
 				calls++
 			}
 		}

@@ -9,6 +9,7 @@
 package accountant
 
 import (
+	"math"
 	"sort"
 	"strings"
 
@@ -23,7 +24,7 @@ type Labels struct {
 }
 
 // Final statuses, as exposed in the status label.
-var FinalStatuses = []string{"ended", "unanswered", "rejected", "canceled", "other"}
+var FinalStatuses = []string{"ended", "unanswered", "rejected", "canceled", "busy", "other"}
 
 // Participant states, as exposed in the state label.
 var ParticipantStates = []string{"ongoing", "ended", "unanswered", "rejected", "other"}
@@ -105,8 +106,16 @@ type Tracked struct {
 	Status       string `json:"status"` // initiated or ongoing
 	TS           int64  `json:"ts"`
 	Participants int    `json:"participants"` // participant entries in state ongoing
-	NotFound     int    `json:"not_found,omitempty"`
-	seenPoll     uint64
+	// NotFound counts Get Call answers "not found" in a row.
+	NotFound int `json:"not_found,omitempty"`
+	// Failures counts other failed Get Calls in a row; Checks counts Get
+	// Calls in a row that found the call still in progress. Both space out
+	// the next check (see planRecheck).
+	Failures int `json:"failures,omitempty"`
+	Checks   int `json:"checks,omitempty"`
+	// NextCheck is the Unix time before which Get Call is not asked again.
+	NextCheck int64 `json:"next_check,omitempty"`
+	seenPoll  uint64
 }
 
 // Outcome is what one observation did to the ledger.
@@ -127,37 +136,87 @@ type Ledger struct {
 	totals  map[Labels]*Totals
 	done    map[string]int64 // session id -> timestamp, for pruning
 	tracked map[string]*Tracked
+	// undated holds the ids of final calls that carry no timestamp at all,
+	// in the order they were added. They cannot be pruned by time (nothing
+	// says how old they are), so they have a bounded set of their own.
+	undated map[string]uint64
 
+	ledgerScalars
+	changes changes
+}
+
+// ledgerScalars are the ledger's single values, persisted as one block.
+type ledgerScalars struct {
 	// Initialized is set by the first successful poll; before it, final
 	// calls are history.
-	Initialized bool
+	Initialized bool `json:"initialized"`
 	// Floor: an unknown final call whose timestamp is below it is either
 	// history never read or a call counted long ago whose id was pruned, so
 	// it is not counted. Zero means every unknown call counts.
-	Floor int64
+	Floor int64 `json:"floor"`
 	// Watermark is the newest call timestamp seen.
-	Watermark int64
-	// LastTotal is meta.pagination.total of the previous successful poll.
-	LastTotal int
+	Watermark int64 `json:"watermark"`
+	// LastTotal is meta.pagination.total at the first page of the latest
+	// head scan, and LearnedAtTotal the value of Learned just before that
+	// page was observed. Learned counts every id that ever became known
+	// (tracked, counted or history), from any listing or Get Call. Missing
+	// estimates the calls the list held then that no poll had found:
+	// each new total adds its growth, each id learned since subtracts one.
+	// Missing above what was learned since makes a poll read deeper.
+	LastTotal      int    `json:"last_total"`
+	Learned        uint64 `json:"learned,omitempty"`
+	LearnedAtTotal uint64 `json:"learned_at_total,omitempty"`
+	Missing        int    `json:"missing,omitempty"`
 	// Abandoned counts tracked calls dropped after Get Call kept answering
 	// not found.
-	Abandoned uint64
-	dirty     bool
+	Abandoned  uint64 `json:"abandoned"`
+	UndatedSeq uint64 `json:"undated_seq,omitempty"`
+}
+
+// changes are the keys changed since the ledger was last persisted; the
+// journal records their current values (or their removal).
+type changes struct {
+	scalars bool
+	totals  map[Labels]struct{}
+	done    map[string]struct{}
+	undated map[string]struct{}
+	tracked map[string]struct{}
+}
+
+func (c *changes) any() bool {
+	return c.scalars || len(c.totals)+len(c.done)+len(c.undated)+len(c.tracked) > 0
+}
+
+func mark[K comparable](m *map[K]struct{}, k K) {
+	if *m == nil {
+		*m = map[K]struct{}{}
+	}
+	(*m)[k] = struct{}{}
 }
 
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
-	return &Ledger{totals: map[Labels]*Totals{}, done: map[string]int64{}, tracked: map[string]*Tracked{}}
+	return &Ledger{totals: map[Labels]*Totals{}, done: map[string]int64{},
+		tracked: map[string]*Tracked{}, undated: map[string]uint64{}}
 }
+
+// Changed reports whether the ledger changed since it was last persisted.
+func (l *Ledger) Changed() bool { return l.changes.any() }
 
 // Known reports whether the id is counted, history or tracked.
 func (l *Ledger) Known(id string) bool {
 	if _, ok := l.done[id]; ok {
 		return true
 	}
+	if _, ok := l.undated[id]; ok {
+		return true
+	}
 	_, ok := l.tracked[id]
 	return ok
 }
+
+// Remembered is the number of ids in the dedupe set (done and undated).
+func (l *Ledger) Remembered() int { return len(l.done) + len(l.undated) }
 
 // Observation rules for calls that are final and unknown.
 type observeMode struct {
@@ -167,46 +226,60 @@ type observeMode struct {
 	poll         uint64
 }
 
-// Observe applies one observation of a call.
-func (l *Ledger) Observe(c *cometchat.Call, m observeMode) Outcome {
+// Observe applies one observation of a call. invalid is the number of
+// values of the call that could not be counted (not finite, negative or
+// beyond the sanity caps); they count as zero.
+func (l *Ledger) Observe(c *cometchat.Call, m observeMode) (o Outcome, invalid int) {
 	id := c.SessionID
-	if _, ok := l.done[id]; ok {
-		return Duplicate
+	if l.isDone(id) {
+		return Duplicate, 0
 	}
 	status, final := NormalizeStatus(c)
 	ts := c.Timestamp()
 	if t, ok := l.tracked[id]; ok {
 		if final {
-			delete(l.tracked, id)
-			l.count(c, status, ts)
-			return Counted
+			if ts == 0 {
+				ts = t.TS
+			}
+			l.untrack(id)
+			return Counted, l.count(c, status, ts)
 		}
-		l.track(t, c, status, m.poll)
-		return Tracking
+		l.track(id, t, c, status, m.poll)
+		return Tracking, 0
 	}
 	if !final {
+		l.learn()
 		t := &Tracked{}
 		l.tracked[id] = t
-		l.track(t, c, status, m.poll)
-		return Tracking
+		l.track(id, t, c, status, m.poll)
+		return Tracking, 0
 	}
 	if !l.Initialized {
+		l.learn()
 		if m.backfillFrom > 0 && ts >= m.backfillFrom {
-			l.count(c, status, ts)
-			return Counted
+			return Counted, l.count(c, status, ts)
 		}
-		l.done[id] = l.doneTS(ts)
-		l.dirty = true
-		return History
+		l.remember(id, ts)
+		return History, 0
 	}
 	if ts > 0 && ts < l.Floor {
-		return TooOld
+		return TooOld, 0
 	}
-	l.count(c, status, ts)
-	return Counted
+	l.learn()
+	return Counted, l.count(c, status, ts)
 }
 
-func (l *Ledger) track(t *Tracked, c *cometchat.Call, status string, poll uint64) {
+func (l *Ledger) isDone(id string) bool {
+	if _, ok := l.done[id]; ok {
+		return true
+	}
+	_, ok := l.undated[id]
+	return ok
+}
+
+func (l *Ledger) learn() { l.Learned++; l.changes.scalars = true }
+
+func (l *Ledger) track(id string, t *Tracked, c *cometchat.Call, status string, poll uint64) {
 	n := 0
 	for _, p := range c.Participants {
 		if normalize(p.State, ParticipantStates) == "ongoing" {
@@ -217,34 +290,67 @@ func (l *Ledger) track(t *Tracked, c *cometchat.Call, status string, poll uint64
 	if next.TS == 0 {
 		next.TS = t.TS
 	}
-	if next != *t { // only a real change needs the state file rewritten
-		l.dirty = true
+	// Seen: the re-check streaks start over. After a Get Call the poller
+	// sets them (planRecheck) from what they were before.
+	if next != *t { // only a real change needs the state rewritten
+		mark(&l.changes.tracked, id)
 	}
 	*t = next
 	t.seenPoll = poll
 }
 
-// doneTS is the timestamp a done entry is pruned by; a call without any
-// timestamp is kept as if it were the newest.
-func (l *Ledger) doneTS(ts int64) int64 {
-	if ts > 0 {
-		return ts
-	}
-	return l.Watermark
+func (l *Ledger) untrack(id string) {
+	delete(l.tracked, id)
+	mark(&l.changes.tracked, id)
 }
 
-func (l *Ledger) count(c *cometchat.Call, status string, ts int64) {
-	l.done[c.SessionID] = l.doneTS(ts)
-	l.dirty = true
+// remember puts an id into the dedupe set: done by timestamp, or undated.
+func (l *Ledger) remember(id string, ts int64) {
+	if ts > 0 {
+		l.done[id] = ts
+		mark(&l.changes.done, id)
+		return
+	}
+	l.UndatedSeq++
+	l.undated[id] = l.UndatedSeq
+	l.changes.scalars = true
+	mark(&l.changes.undated, id)
+}
+
+// Sanity caps: a value beyond them is not a measurement (a week of minutes
+// for one call, a million participant entries) and counts as zero.
+const (
+	maxMinutes      = 7 * 24 * 60
+	maxParticipants = 1_000_000
+)
+
+// minutes returns v as a countable number of minutes, or 0 and false.
+func minutes(v float64) (float64, bool) {
+	if v >= 0 && v <= maxMinutes { // false for NaN
+		return v, true
+	}
+	return 0, false
+}
+
+func (l *Ledger) count(c *cometchat.Call, status string, ts int64) (invalid int) {
+	l.remember(c.SessionID, ts)
 	lb := LabelsOf(c)
 	t := l.totals[lb]
 	if t == nil {
 		t = newTotals()
 		l.totals[lb] = t
 	}
+	mark(&l.changes.totals, lb)
+	add := func(sum *float64, mins float64) {
+		if m, ok := minutes(mins); ok {
+			*sum += m * 60
+		} else {
+			invalid++
+		}
+	}
 	t.Calls[status]++
-	t.AudioSeconds += nonNegative(c.AudioMinutesOrSum()) * 60
-	t.VideoSeconds += nonNegative(c.VideoMinutesOrSum()) * 60
+	add(&t.AudioSeconds, c.AudioMinutesOrSum())
+	add(&t.VideoSeconds, c.VideoMinutesOrSum())
 	for _, p := range c.Participants {
 		t.Participants[normalize(p.State, ParticipantStates)]++
 	}
@@ -253,7 +359,7 @@ func (l *Ledger) count(c *cometchat.Call, status string, ts int64) {
 	}
 	for _, r := range c.Recordings {
 		t.Recordings++
-		t.RecordingSeconds += nonNegative(r.DurationMinutes) * 60
+		add(&t.RecordingSeconds, r.DurationMinutes)
 	}
 	if status == "ended" {
 		start := c.StartedAt
@@ -261,25 +367,62 @@ func (l *Ledger) count(c *cometchat.Call, status string, ts int64) {
 			start = c.InitiatedAt
 		}
 		if start > 0 && c.EndedAt >= start {
-			t.Duration.observe(DurationBuckets, float64(c.EndedAt-start))
+			if d := float64(c.EndedAt - start); d <= maxMinutes*60 {
+				t.Duration.observe(DurationBuckets, d)
+			} else {
+				invalid++
+			}
 		}
 	}
-	t.ParticipantsPerCall.observe(ParticipantBuckets, float64(max(c.TotalParticipants, 0)))
+	n := c.TotalParticipants
+	if n < 0 || n > maxParticipants {
+		n = 0
+		invalid++
+	}
+	t.ParticipantsPerCall.observe(ParticipantBuckets, float64(n))
+	return invalid
+}
+
+// Reschedule replaces a tracked call's re-check streaks and time.
+func (l *Ledger) Reschedule(id string, t Tracked) {
+	cur := l.tracked[id]
+	if cur == nil {
+		return
+	}
+	next := *cur
+	next.NotFound, next.Failures, next.Checks, next.NextCheck = t.NotFound, t.Failures, t.Checks, t.NextCheck
+	if next != *cur {
+		*cur = next
+		mark(&l.changes.tracked, id)
+	}
 }
 
 // Untrack drops a tracked call without counting it.
 func (l *Ledger) Untrack(id string) {
 	if _, ok := l.tracked[id]; ok {
-		delete(l.tracked, id)
+		l.untrack(id)
 		l.Abandoned++
-		l.dirty = true
+		l.changes.scalars = true
 	}
 }
 
-// Prune keeps at most capacity done ids, dropping the oldest first, but
-// never one at or after keepFrom. The floor rises above what was dropped, so
-// a dropped id can never be counted again.
+// Prune keeps at most capacity ids in the dedupe set. Undated ids may use a
+// tenth of it, the oldest of them going first. Dated ids go oldest first,
+// but never one at or after keepFrom; the floor rises above what was
+// dropped, so a dropped id can never be counted again.
 func (l *Ledger) Prune(capacity int, keepFrom int64) {
+	undatedCap := max(capacity/10, 1)
+	for len(l.undated) > undatedCap {
+		oldest, seq := "", uint64(math.MaxUint64)
+		for id, s := range l.undated {
+			if s < seq {
+				oldest, seq = id, s
+			}
+		}
+		delete(l.undated, oldest)
+		mark(&l.changes.undated, oldest)
+	}
+	capacity = max(capacity-len(l.undated), 1)
 	if len(l.done) <= capacity {
 		return
 	}
@@ -293,28 +436,49 @@ func (l *Ledger) Prune(capacity int, keepFrom int64) {
 	if cut < l.Floor {
 		return
 	}
-	for id, t := range l.done {
-		if t <= cut {
-			delete(l.done, id)
-		}
-	}
-	l.Floor = cut + 1
-	l.dirty = true
+	l.setFloor(cut + 1)
 }
 
-func nonNegative(v float64) float64 {
-	if v < 0 || v != v {
-		return 0
+// setFloor raises the floor and drops the done ids below it: they can
+// never be counted again, so remembering them is useless.
+func (l *Ledger) setFloor(floor int64) {
+	for id, t := range l.done {
+		if t < floor {
+			delete(l.done, id)
+			mark(&l.changes.done, id)
+		}
 	}
-	return v
+	l.Floor = floor
+	l.changes.scalars = true
+}
+
+// The known values of the call labels; any other value is "other".
+var (
+	CallTypes     = []string{"audio", "video"}
+	Modes         = []string{"call", "meet", "presenter"}
+	ReceiverTypes = []string{"user", "group"}
+)
+
+// KnownLabelSets returns every combination of the known label values
+// (2 x 3 x 2 = 12), whose series exist from the start at zero.
+func KnownLabelSets() []Labels {
+	var out []Labels
+	for _, t := range CallTypes {
+		for _, m := range Modes {
+			for _, r := range ReceiverTypes {
+				out = append(out, Labels{CallType: t, Mode: m, ReceiverType: r})
+			}
+		}
+	}
+	return out
 }
 
 // LabelsOf returns the bounded labels of a call.
 func LabelsOf(c *cometchat.Call) Labels {
 	return Labels{
-		CallType:     normalize(c.Type, []string{"audio", "video"}),
-		Mode:         normalize(c.Mode, []string{"call", "meet", "presenter"}),
-		ReceiverType: normalize(c.ReceiverType, []string{"user", "group"}),
+		CallType:     normalize(c.Type, CallTypes),
+		Mode:         normalize(c.Mode, Modes),
+		ReceiverType: normalize(c.ReceiverType, ReceiverTypes),
 	}
 }
 
@@ -331,7 +495,8 @@ func normalize(v string, allowed []string) string {
 // NormalizeStatus maps a call's status to its label and says whether it is
 // final. In progress: initiated (also ringing, calling) and ongoing (also
 // started, active, in progress). Final: ended, unanswered, rejected, canceled
-// (also cancelled) and any other non-empty value, as "other". A call without
+// (also cancelled), busy (the callee was on another call) and any other
+// non-empty value, as "other". A call without
 // a status is in progress unless it has an end time.
 func NormalizeStatus(c *cometchat.Call) (status string, final bool) {
 	s := strings.ToLower(strings.TrimSpace(c.Status))
@@ -341,7 +506,7 @@ func NormalizeStatus(c *cometchat.Call) (status string, final bool) {
 		return "initiated", false
 	case "ongoing", "started", "active", "inprogress", "joined":
 		return "ongoing", false
-	case "ended", "unanswered", "rejected", "canceled":
+	case "ended", "unanswered", "rejected", "canceled", "busy":
 		return s, true
 	case "cancelled":
 		return "canceled", true

@@ -20,6 +20,10 @@ import (
 type Config struct {
 	// App is the value of the app label.
 	App string
+	// Identity names the data the app reads: its app id, base URL and
+	// onBehalfOf (never the key). State belongs to an identity: a state
+	// file or a resumed poller of another identity is not continued.
+	Identity string
 	// API configures the client the poller reads the Calls API with. Its
 	// Observe hook, if set, is called after the poller's own.
 	API cometchat.Config
@@ -33,10 +37,10 @@ type Config struct {
 	Backfill time.Duration
 	// PerPage is requested from List Calls; the server may cap it.
 	PerPage int
-	// Capacity bounds the done set (ids of counted calls kept for dedupe).
+	// Capacity bounds the dedupe set (ids of counted calls kept for dedupe).
 	Capacity int
 	// MaxNotFound: a tracked call for which Get Call answers not found this
-	// many polls in a row is dropped without being counted.
+	// many checks in a row is dropped without being counted.
 	MaxNotFound int
 	// StateFile, when set, persists the ledger across restarts.
 	StateFile string
@@ -46,10 +50,13 @@ type Config struct {
 	// path).
 	OnPublish func(*Snapshot)
 	Now       func() time.Time
-	// Resume, when set, is a stopped poller of the same app whose ledger
-	// this one continues (a configuration reload); StateFile is then not
-	// read.
+	// Resume, when set, is a poller of the same app whose state this one
+	// continues after a configuration reload (see Adopt); StateFile is
+	// then not read.
 	Resume *Poller
+
+	// diskFault, when set, fails state writes as a full disk would (tests).
+	diskFault func() error
 }
 
 // Poller reads the Calls API in the background and keeps the Ledger of one
@@ -58,8 +65,11 @@ type Poller struct {
 	cfg    Config
 	client *cometchat.Client
 	ledger *Ledger
-	stats  APIStats
-	poll   uint64
+	store  *store // nil without a state file
+	// persisted is the counters as last persisted: what is published.
+	persisted counters
+	stats     APIStats
+	poll      uint64
 	// statusFilterIgnored is set once a status=ongoing listing returned a
 	// final call: the server does not filter, so tracked calls are followed
 	// through Get Call alone.
@@ -67,6 +77,10 @@ type Poller struct {
 	up                  bool
 	lastSuccess         time.Time
 	stateRecovered      bool
+	writeFailures       uint64
+	// polling is set while Poll runs with a live context: a request
+	// canceled because the poller is being stopped is not an API error.
+	stopping atomic.Bool
 
 	snap      atomic.Pointer[Snapshot]
 	ready     chan struct{}
@@ -74,8 +88,8 @@ type Poller struct {
 }
 
 // NewPoller returns a poller, restoring its ledger from cfg.StateFile when
-// that exists. A state file that cannot be decoded is moved aside and the
-// poller starts fresh; one that cannot be read or moved is an error.
+// that exists (see openStore). With cfg.Resume set it reads nothing: call
+// Adopt once the resumed poller has stopped.
 func NewPoller(cfg Config) (*Poller, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 30 * time.Second
@@ -103,6 +117,11 @@ func NewPoller(cfg Config) (*Poller, error) {
 	api := cfg.API
 	next := api.Observe
 	api.Observe = func(info cometchat.RequestInfo) {
+		// A request cut short because the poller is stopping (shutdown, a
+		// reload) is not the API's failure.
+		if p.stopping.Load() && cometchat.ErrorReason(info.Err) == "canceled" {
+			return
+		}
 		p.stats.observe(info)
 		if info.Err != nil {
 			level.Debug(p.cfg.Logger).Log("msg", "API request failed", "endpoint", info.Endpoint,
@@ -117,36 +136,83 @@ func NewPoller(cfg Config) (*Poller, error) {
 		return nil, err
 	}
 	p.client = client
-	if r := cfg.Resume; r != nil {
-		p.ledger, p.statusFilterIgnored, p.stateRecovered = r.ledger, r.statusFilterIgnored, r.stateRecovered
-		p.stats = r.stats
+	if cfg.Resume != nil {
+		return p, nil
+	}
+	if cfg.StateFile != "" {
+		s, l, recovered, err := openStore(cfg.StateFile, cfg.App, cfg.Identity, cfg.Logger, cfg.Now())
+		if err != nil {
+			return nil, err
+		}
+		s.fault = cfg.diskFault
+		p.store, p.ledger, p.stateRecovered = s, l, recovered
+	}
+	p.persisted = p.ledger.counters()
+	p.publish()
+	return p, nil
+}
+
+// Adopt takes over the state of cfg.Resume, which must have stopped. The
+// same identity continues its ledger, counters and health. Another
+// identity starts over as a first start: its state file is moved aside.
+// Adopt cannot fail, so a reload can build its pollers first and switch
+// to them without a way back.
+func (p *Poller) Adopt() {
+	r := p.cfg.Resume
+	if r == nil {
+		return
+	}
+	p.cfg.Resume = nil // do not keep the old poller alive
+	if r.cfg.Identity != p.cfg.Identity {
+		level.Warn(p.cfg.Logger).Log("msg", "The app's identity changed; starting over as a first start (history is not counted)",
+			"old", r.cfg.Identity, "new", p.cfg.Identity)
+		if r.store != nil && r.store.path == p.cfg.StateFile {
+			r.store.startOver(p.cfg.Identity, p.cfg.Now())
+			p.store = r.store
+		} else if p.cfg.StateFile != "" {
+			// The state file was added by this reload: read it like a start.
+			if s, l, recovered, err := openStore(p.cfg.StateFile, p.cfg.App, p.cfg.Identity, p.cfg.Logger, p.cfg.Now()); err == nil {
+				p.store, p.ledger, p.stateRecovered = s, l, recovered
+			} else {
+				level.Error(p.cfg.Logger).Log("msg", "State file unusable; running without it", "err", err)
+			}
+		}
+	} else {
+		p.ledger, p.store, p.persisted = r.ledger, r.store, r.persisted
+		p.statusFilterIgnored, p.stateRecovered = r.statusFilterIgnored, r.stateRecovered
+		p.stats, p.writeFailures = r.stats, r.writeFailures
 		p.up, p.lastSuccess = r.up, r.lastSuccess
 		select {
 		case <-r.ready:
 			p.readyOnce.Do(func() { close(p.ready) })
 		default:
 		}
-		p.cfg.Resume = nil // do not keep the old poller alive
-	} else if cfg.StateFile != "" {
-		l, recovered, err := loadState(cfg.StateFile, cfg.App, cfg.Logger, cfg.Now())
-		if err != nil {
-			return nil, err
+		if p.store != nil && p.store.path != p.cfg.StateFile {
+			p.store = nil // the reload removed the state file
 		}
-		p.ledger, p.stateRecovered = l, recovered
+	}
+	if p.store != nil {
+		p.store.fault = p.cfg.diskFault
+	}
+	if p.store == nil || p.persisted.totals == nil {
+		p.persisted = p.ledger.counters()
 	}
 	p.publish()
-	return p, nil
 }
 
 // Snapshot returns the state published by the last poll.
 func (p *Poller) Snapshot() *Snapshot { return p.snap.Load() }
 
-// Ready is closed after the first successful poll.
+// Ready is closed after the first poll attempt has finished, successful
+// or not: from then on the app's metrics (cometchat_up included) say how
+// it is doing.
 func (p *Poller) Ready() <-chan struct{} { return p.ready }
 
 // Run polls until ctx is done: once at once, then every Interval, later if
 // the server asked for it with Retry-After.
 func (p *Poller) Run(ctx context.Context) {
+	stop := context.AfterFunc(ctx, func() { p.stopping.Store(true) })
+	defer stop()
 	for {
 		start := time.Now()
 		if err := p.Poll(ctx); err != nil && ctx.Err() == nil {
@@ -166,165 +232,190 @@ func (p *Poller) Run(ctx context.Context) {
 	}
 }
 
-// Poll reads the API once and updates the ledger, then persists and
-// publishes it. Progress made before an error is kept: it is exact, because
-// every counted id is in the done set, and the next poll starts again from
-// the head of the list.
+// Poll reads the API once and updates the ledger, then persists it and
+// publishes what was persisted. Progress made before an error is kept: it
+// is exact, because every counted id is in the dedupe set.
 func (p *Poller) Poll(ctx context.Context) error {
 	p.poll++
 	start := time.Now()
 	err := p.scan(ctx)
-	level.Debug(p.cfg.Logger).Log("msg", "Poll done", "poll", p.poll, "ok", err == nil,
-		"tracked", len(p.ledger.tracked), "done_ids", len(p.ledger.done), "floor", p.ledger.Floor,
-		"watermark", p.ledger.Watermark, "took", time.Since(start))
-	if err == nil {
+	interrupted := ctx.Err() != nil
+	level.Debug(p.cfg.Logger).Log("msg", "Poll done", "poll", p.poll, "ok", err == nil, "interrupted", interrupted,
+		"tracked", len(p.ledger.tracked), "remembered", p.ledger.Remembered(), "floor", p.ledger.Floor,
+		"watermark", p.ledger.Watermark, "missing", p.ledger.Missing, "took", time.Since(start))
+	switch {
+	case err == nil:
 		p.up, p.lastSuccess = true, p.cfg.Now()
-		p.readyOnce.Do(func() { close(p.ready) })
-	} else {
+	case interrupted:
+		// Stopped mid-poll (shutdown or reload): says nothing about the API.
+	default:
 		p.up = false
 	}
-	// Persist before publishing, so that what a scrape has seen is never
-	// more than what a restart continues from.
-	if p.cfg.StateFile != "" && p.ledger.dirty {
-		if serr := saveState(p.cfg.StateFile, p.cfg.App, p.ledger, p.cfg.Now()); serr != nil {
-			p.stats.countError("state_write")
-			level.Error(p.cfg.Logger).Log("msg", "Writing the state file failed", "file", p.cfg.StateFile, "err", serr)
-		} else {
-			p.ledger.dirty = false
-		}
-	}
+	p.persist()
 	p.publish()
+	if !interrupted {
+		p.readyOnce.Do(func() { close(p.ready) })
+	}
 	return err
 }
 
+// persist writes the ledger's changes. The counters published are those
+// persisted: when the write fails, /metrics keeps the last persisted
+// values, so a restart (which continues from the file) never shows less
+// than a scrape has seen. The calls counted meanwhile stay in the ledger
+// and are published with the next write that succeeds.
+func (p *Poller) persist() {
+	if p.store == nil {
+		p.persisted = p.ledger.counters()
+		return
+	}
+	if err := p.store.save(p.ledger, p.cfg.Now()); err != nil {
+		p.writeFailures++
+		p.stats.countError("state_write")
+		level.Error(p.cfg.Logger).Log("msg", "Writing the state file failed; /metrics keeps the last saved counters until a write succeeds",
+			"file", p.store.path, "err", err)
+		return
+	}
+	p.persisted = p.ledger.counters()
+}
+
 func (p *Poller) publish() {
-	s := p.ledger.snapshot(p.cfg.App)
+	s := p.ledger.snapshot(p.cfg.App, p.persisted)
 	s.Up, s.LastSuccess, s.StateRecovered, s.Interval = p.up, p.lastSuccess, p.stateRecovered, p.cfg.Interval
 	s.API = p.stats.clone()
+	if p.store != nil {
+		s.State = &StateStats{LastWrite: p.store.lastWrite, Failures: p.writeFailures, WrittenBytes: p.store.written}
+	}
 	if p.cfg.OnPublish != nil {
 		p.cfg.OnPublish(s)
 	}
 	p.snap.Store(s)
 }
 
-// scan is one poll: the head of the list, the ongoing listing, then Get Call
-// for tracked calls neither of them showed.
+// scan is one poll: the head of the list, the ongoing listing, Get Call
+// for tracked calls neither showed, then the bookkeeping. Only a failed
+// head scan skips the bookkeeping: the other steps fail call by call.
 func (p *Poller) scan(ctx context.Context) error {
-	l := p.ledger
 	now := p.cfg.Now()
-	first := !l.Initialized
 	mode := observeMode{poll: p.poll}
-	if first && p.cfg.Backfill > 0 {
+	if !p.ledger.Initialized && p.cfg.Backfill > 0 {
 		mode.backfillFrom = now.Add(-p.cfg.Backfill).Unix()
 	}
-	overlap := int64(p.cfg.Overlap / time.Second)
-	cutoff := l.Watermark - overlap
+	head, err := p.headScan(ctx, mode)
+	if err != nil {
+		p.ledger.Prune(p.cfg.Capacity, p.ledger.Watermark-p.overlap())
+		return err
+	}
+	ongoingErr := p.scanOngoing(ctx, mode)
+	p.recheck(ctx, mode)
+	p.bookkeeping(head, now)
+	return ongoingErr
+}
 
-	var (
-		maxTS, minTS = int64(0), int64(math.MaxInt64)
-		newIDs       int
-		total        int
-		reachedEnd   bool
-		prevFirst    string
-	)
+func (p *Poller) overlap() int64 { return int64(p.cfg.Overlap / time.Second) }
+
+// headResult is what a head scan found.
+type headResult struct {
+	maxTS, minTS int64 // of the calls read; minTS is MaxInt64 when none had one
+	first        bool  // it was the first poll
+	stop         verdict
+	exhausted    bool // it read everything it could (see exhausted)
+}
+
+// headScan reads the list from its head (newest first) until nextPage says
+// stop.
+func (p *Poller) headScan(ctx context.Context, mode observeMode) (headResult, error) {
+	l := p.ledger
+	res := headResult{minTS: math.MaxInt64, first: !l.Initialized}
+	cutoff := l.Watermark - p.overlap()
+	seen := map[string]bool{} // ids read in this scan -> learned in it
+	state := scanState{First: res.first}
 	for page := 1; ; page++ {
 		pg, err := p.client.List(ctx, cometchat.ListOptions{Page: page, PerPage: p.cfg.PerPage})
 		if err != nil {
-			return fmt.Errorf("listing calls, page %d: %w", page, err)
+			return res, fmt.Errorf("listing calls, page %d: %w", page, err)
 		}
 		p.skipped(pg.Skipped)
 		if page == 1 {
-			total = pg.Pagination.Total
+			p.foldTotal(pg.Pagination.Total, len(pg.Calls)+pg.Skipped)
 		}
-		crossed := false
+		f := pageFacts{Page: page, CurrentPage: pg.Pagination.CurrentPage, TotalPages: pg.Pagination.TotalPages,
+			PerPage: pg.Pagination.PerPage, Entries: len(pg.Calls) + pg.Skipped}
+		if f.PerPage <= 0 {
+			f.PerPage = p.cfg.PerPage
+		}
 		for i := range pg.Calls {
 			c := &pg.Calls[i]
-			ts := c.Timestamp()
-			known := l.Known(c.SessionID)
-			l.Observe(c, mode)
-			if !known {
-				newIDs++
+			learnedHere, readBefore := seen[c.SessionID]
+			knownBefore := l.Known(c.SessionID) && !learnedHere
+			if !readBefore {
+				f.NewInScan++
+				seen[c.SessionID] = !knownBefore
 			}
-			if ts > 0 {
-				maxTS, minTS = max(maxTS, ts), min(minTS, ts)
-				if !first && ((known && ts < cutoff) || ts < l.Floor) {
-					crossed = true
-				}
+			p.observe(c, mode)
+			if ts := c.Timestamp(); ts > 0 {
+				res.maxTS, res.minTS = max(res.maxTS, ts), min(res.minTS, ts)
+				f.Crossed = f.Crossed || (knownBefore && ts < cutoff)
+				f.BelowFloor = f.BelowFloor || ts < l.Floor
 			}
 		}
-		reachedEnd = lastPage(pg, page, p.cfg.PerPage)
-		// A server that ignores page would serve page 1 forever.
-		if len(pg.Calls) > 0 {
-			if pg.Calls[0].SessionID == prevFirst {
-				reachedEnd = true
+		if f.NewInScan == 0 {
+			state.StalePages++
+		} else {
+			state.StalePages = 0
+		}
+		state.MissingLeft = l.Missing - int(l.Learned-l.LearnedAtTotal)
+		state.Full = l.Remembered() >= p.cfg.Capacity && (mode.backfillFrom == 0 || res.minTS < mode.backfillFrom)
+		state.MaxPages = p.cfg.Capacity/max(f.PerPage, 1) + 50
+		if v := nextPage(f, state); v != readOn {
+			res.stop, res.exhausted = v, exhausted(v, page, state.StalePages)
+			if v == stopIgnoresPage || v == stopStale || v == stopPageLimit {
+				level.Debug(p.cfg.Logger).Log("msg", "Head scan stopped early", "why", v, "page", page)
 			}
-			prevFirst = pg.Calls[0].SessionID
-		}
-		if reachedEnd {
-			break
-		}
-		if first {
-			// The first poll reads the whole history, up to the dedupe
-			// capacity, so that a call listed late later is told apart
-			// from history by its id rather than by its timestamp.
-			if len(l.done) >= p.cfg.Capacity && (mode.backfillFrom == 0 || minTS < mode.backfillFrom) {
-				break
-			}
-			continue
-		}
-		if !crossed {
-			continue
-		}
-		// Past the overlap. If the list grew by more calls than this poll
-		// found, some were listed below it: read on, down to the floor.
-		missing := l.LastTotal > 0 && total-l.LastTotal > newIDs
-		belowFloor := l.Floor > 0 && minTS < l.Floor
-		if !missing || belowFloor {
-			break
+			return res, nil
 		}
 	}
-
-	if err := p.scanOngoing(ctx, mode); err != nil {
-		return err
-	}
-	if err := p.getUnseen(ctx, mode); err != nil {
-		return err
-	}
-
-	if first {
-		l.Floor = 0
-		if !reachedEnd && minTS != math.MaxInt64 {
-			l.Floor = minTS + 1
-		}
-		l.Initialized = true
-		l.dirty = true
-	}
-	if wm := min(maxTS, now.Unix()+300); wm > l.Watermark {
-		l.Watermark = wm
-		l.dirty = true
-	}
-	if total != l.LastTotal {
-		l.LastTotal = total
-		l.dirty = true
-	}
-	l.Prune(p.cfg.Capacity, l.Watermark-overlap)
-	return nil
 }
 
-// lastPage reports whether pg is the last page, trusting meta.pagination
-// when it is there and a short page when it is not.
-func lastPage(pg *cometchat.Page, page, perPage int) bool {
-	n := len(pg.Calls) + pg.Skipped
-	switch {
-	case n == 0:
-		return true
-	case pg.Pagination.TotalPages > 0:
-		return page >= pg.Pagination.TotalPages
-	case pg.Pagination.PerPage > 0:
-		return n < pg.Pagination.PerPage
-	default:
-		return n < perPage
+// foldTotal takes the list total of a head scan's first page into the
+// estimate of missing calls (see ledgerScalars). Entries is the page's
+// size, to tell a total of 0 from one the server does not send.
+func (p *Poller) foldTotal(total, entries int) {
+	l := p.ledger
+	if total <= 0 && entries > 0 {
+		total = 0 // no usable total: the estimate is off
 	}
+	if l.LastTotal > 0 && total > 0 {
+		l.Missing = max(0, l.Missing+(total-l.LastTotal)-int(l.Learned-l.LearnedAtTotal))
+	} else {
+		l.Missing = 0
+	}
+	if total != l.LastTotal || l.LearnedAtTotal != l.Learned {
+		l.changes.scalars = true
+	}
+	l.LastTotal, l.LearnedAtTotal = total, l.Learned
+}
+
+// bookkeeping runs after every poll whose head scan succeeded, whatever
+// the ongoing listing and Get Calls did.
+func (p *Poller) bookkeeping(head headResult, now time.Time) {
+	l := p.ledger
+	if head.exhausted {
+		// What the total still counts as missing is out of reach.
+		l.Missing = min(l.Missing, int(l.Learned-l.LearnedAtTotal))
+	}
+	if head.first {
+		l.Initialized = true
+		l.Missing = int(l.Learned - l.LearnedAtTotal)
+		if head.stop != stopEnd && head.minTS != math.MaxInt64 {
+			l.setFloor(head.minTS + 1)
+		}
+	}
+	if wm := min(head.maxTS, now.Unix()+300); wm > l.Watermark {
+		l.Watermark = wm
+	}
+	l.changes.scalars = true
+	l.Prune(p.cfg.Capacity, l.Watermark-p.overlap())
 }
 
 // scanOngoing reads the status=ongoing listing, which shows calls in
@@ -333,61 +424,99 @@ func (p *Poller) scanOngoing(ctx context.Context, mode observeMode) error {
 	if p.statusFilterIgnored {
 		return nil
 	}
-	for page := 1; ; page++ {
+	seen := map[string]bool{}
+	for page := 1; page <= 100; page++ {
 		pg, err := p.client.List(ctx, cometchat.ListOptions{Page: page, PerPage: p.cfg.PerPage, Status: "ongoing"})
 		if err != nil {
 			return fmt.Errorf("listing ongoing calls, page %d: %w", page, err)
 		}
 		p.skipped(pg.Skipped)
+		fresh := 0
 		for i := range pg.Calls {
-			if _, final := NormalizeStatus(&pg.Calls[i]); final {
+			c := &pg.Calls[i]
+			if _, final := NormalizeStatus(c); final {
 				p.statusFilterIgnored = true
 			}
-			p.ledger.Observe(&pg.Calls[i], mode)
+			if !seen[c.SessionID] {
+				seen[c.SessionID] = true
+				fresh++
+			}
+			p.observe(c, mode)
 		}
 		if p.statusFilterIgnored {
 			level.Info(p.cfg.Logger).Log("msg", "The API ignores the status filter; following calls in progress through Get Call")
 			return nil
 		}
-		if lastPage(pg, page, p.cfg.PerPage) {
+		f := pageFacts{Page: page, CurrentPage: pg.Pagination.CurrentPage, TotalPages: pg.Pagination.TotalPages,
+			PerPage: pg.Pagination.PerPage, Entries: len(pg.Calls) + pg.Skipped, NewInScan: fresh}
+		if f.PerPage <= 0 {
+			f.PerPage = p.cfg.PerPage
+		}
+		// Calls in progress are few: stop at the end, or at the first page
+		// that brings nothing new; Get Call covers what this misses.
+		if fresh == 0 || nextPage(f, scanState{First: true}) != readOn {
 			return nil
 		}
 	}
+	return nil
 }
 
-// getUnseen asks Get Call about every tracked call this poll did not see:
-// a long meeting that has left the head of the list, a ringing call listed
-// late.
-func (p *Poller) getUnseen(ctx context.Context, mode observeMode) error {
+// recheck asks Get Call about the tracked calls that no listing showed
+// this poll and that are due (see planRecheck). A failure stays that
+// call's: it is counted, backed off, and the poll goes on.
+func (p *Poller) recheck(ctx context.Context, mode observeMode) {
+	l := p.ledger
+	now := p.cfg.Now()
 	var ids []string
-	for id, t := range p.ledger.tracked {
-		if t.seenPoll != p.poll {
+	for id, t := range l.tracked {
+		if t.seenPoll != p.poll && recheckDue(t, now) {
 			ids = append(ids, id)
 		}
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
+		if ctx.Err() != nil {
+			return
+		}
+		before := *l.tracked[id]
 		c, err := p.client.Get(ctx, id)
 		var apiErr *cometchat.APIError
-		if errors.As(err, &apiErr) && apiErr.NotFound() {
-			t := p.ledger.tracked[id]
-			t.NotFound++
-			p.ledger.dirty = true
+		switch {
+		case errors.As(err, &apiErr) && apiErr.NotFound():
+			t := planRecheck(before, checkNotFound, now, p.cfg.Interval)
+			l.Reschedule(id, t)
 			if t.NotFound >= p.cfg.MaxNotFound {
-				p.ledger.Untrack(id)
+				l.Untrack(id)
 				p.stats.countError("call_not_found")
-				level.Warn(p.cfg.Logger).Log("msg", "Dropped a tracked call that Get Call keeps answering not found", "polls", t.NotFound)
+				level.Warn(p.cfg.Logger).Log("msg", "Dropped a tracked call that Get Call keeps answering not found", "checks", t.NotFound)
 			}
-			continue
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			t := planRecheck(before, checkFailed, now, p.cfg.Interval)
+			l.Reschedule(id, t)
+			level.Debug(p.cfg.Logger).Log("msg", "Get Call of a tracked call failed; retrying it later", "failures", t.Failures,
+				"next_check", time.Unix(t.NextCheck, 0), "err", err)
+		default:
+			c.SessionID = id
+			if o := p.observe(c, mode); o == Tracking {
+				after := *l.tracked[id]
+				before.TS, before.Status = after.TS, after.Status
+				l.Reschedule(id, planRecheck(before, checkInProgress, now, p.cfg.Interval))
+			}
 		}
-		if err != nil {
-			return fmt.Errorf("getting a tracked call: %w", err)
-		}
-		c.SessionID = id
-		p.ledger.Observe(c, mode) // also resets the not-found streak
-
 	}
-	return nil
+}
+
+// observe applies an observation and counts the values it could not use.
+func (p *Poller) observe(c *cometchat.Call, mode observeMode) Outcome {
+	o, invalid := p.ledger.Observe(c, mode)
+	if invalid > 0 {
+		p.stats.countError("invalid_call")
+		level.Debug(p.cfg.Logger).Log("msg", "A counted call had values that are not numbers a counter can take; counted them as zero", "values", invalid)
+	}
+	return o
 }
 
 func (p *Poller) skipped(n int) {

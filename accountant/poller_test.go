@@ -295,14 +295,16 @@ func TestStatusChangesAndSpellings(t *testing.T) {
 	h := newHarness(t)
 	h.start()
 	h.poll()
-	odd := []cometchat.Call{call("a", 1, "ended"), call("b", 2, "rejected"), call("c", 3, "initiated"), call("d", 4, "initiated")}
+	odd := []cometchat.Call{call("a", 1, "ended"), call("b", 2, "rejected"), call("c", 3, "initiated"),
+		call("d", 4, "initiated"), call("e", 5, "initiated")}
 	odd[0].Status, odd[1].Status = "Ended", " REJECTED "
 	h.put(odd...)
 	h.poll()
 	h.fake.Update("c", func(c *cometchat.Call) { c.Status = "busy"; c.EndedAt = t0.Unix() + 9 })
 	h.fake.Update("d", func(c *cometchat.Call) { c.Status = "cancelled"; c.EndedAt = t0.Unix() + 9 })
+	h.fake.Update("e", func(c *cometchat.Call) { c.Status = "dropped"; c.EndedAt = t0.Unix() + 9 })
 	h.poll()
-	assert.Equal(t, map[string]uint64{"ended": 1, "rejected": 1, "other": 1, "canceled": 1}, h.sums().Calls)
+	assert.Equal(t, map[string]uint64{"ended": 1, "rejected": 1, "busy": 1, "canceled": 1, "other": 1}, h.sums().Calls)
 }
 
 func TestGetCallNotFoundKeepsTrackingThenGivesUp(t *testing.T) {
@@ -391,7 +393,7 @@ func TestRestartWithStateFileContinuesExactly(t *testing.T) {
 
 	data, err := os.ReadFile(state)
 	require.NoError(t, err)
-	assert.Regexp(t, `^\{"version":1,`, string(data))
+	assert.Regexp(t, `^\{"version":2,`, string(data))
 }
 
 func TestCorruptStateFileIsMovedAsideAndReported(t *testing.T) {

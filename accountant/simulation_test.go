@@ -225,7 +225,7 @@ func isFinal(status string) bool { return status != "initiated" && status != "on
 // store, with the spellings the generator uses.
 func groundTruth(calls []cometchat.Call, history map[string]bool) map[Labels]*Totals {
 	statusLabel := map[string]string{"ended": "ended", "rejected": "rejected", "unanswered": "unanswered",
-		"canceled": "canceled", "cancelled": "canceled", "busy": "other"}
+		"canceled": "canceled", "cancelled": "canceled", "busy": "busy"}
 	out := map[Labels]*Totals{}
 	for _, c := range calls {
 		if history[c.SessionID] || !isFinal(c.Status) {

@@ -12,35 +12,63 @@ type Active struct {
 // Snapshot is an immutable copy of one app's state, published by the Poller
 // after every poll and read by the collector without locks.
 type Snapshot struct {
-	App    string
-	Totals map[Labels]*Totals
-	Active map[Labels]Active
-	// Up is true when the last poll succeeded.
+	App string
+	// Totals and Abandoned are the counters as last persisted (with a state
+	// file): what a restart continues from, so never more than that.
+	Totals    map[Labels]*Totals
+	Abandoned uint64
+	// Active and Tracked are the calls in progress now.
+	Active  map[Labels]Active
+	Tracked int
+	// Up is true when the listings of the last poll succeeded.
 	Up bool
 	// LastSuccess is the end of the last successful poll; zero before one.
 	LastSuccess time.Time
 	// Interval is the configured time between polls.
-	Interval  time.Duration
-	Tracked   int
-	Abandoned uint64
+	Interval time.Duration
 	// API counts the poller's requests and errors.
 	API APIStats
 	// StateRecovered is true when the state file could not be read at start
 	// and was moved aside.
 	StateRecovered bool
+	// State is set when the app persists to a state file.
+	State *StateStats
 }
 
-// snapshot copies the ledger's exported view.
-func (l *Ledger) snapshot(app string) *Snapshot {
+// StateStats describe the state file's writes.
+type StateStats struct {
+	// LastWrite is the time of the last successful write; zero when none
+	// happened yet (a first start before its first poll).
+	LastWrite time.Time
+	// Failures counts failed writes; WrittenBytes the bytes written.
+	Failures     uint64
+	WrittenBytes uint64
+}
+
+// counters is the part of a snapshot that must never run ahead of what is
+// persisted.
+type counters struct {
+	totals    map[Labels]*Totals
+	abandoned uint64
+}
+
+func (l *Ledger) counters() counters {
+	c := counters{totals: make(map[Labels]*Totals, len(l.totals)), abandoned: l.Abandoned}
+	for k, t := range l.totals {
+		c.totals[k] = t.clone()
+	}
+	return c
+}
+
+// snapshot builds a snapshot from persisted counters and the ledger's
+// calls in progress.
+func (l *Ledger) snapshot(app string, c counters) *Snapshot {
 	s := &Snapshot{
 		App:       app,
-		Totals:    make(map[Labels]*Totals, len(l.totals)),
+		Totals:    c.totals,
+		Abandoned: c.abandoned,
 		Active:    map[Labels]Active{},
 		Tracked:   len(l.tracked),
-		Abandoned: l.Abandoned,
-	}
-	for k, t := range l.totals {
-		s.Totals[k] = t.clone()
 	}
 	for _, t := range l.tracked {
 		a := s.Active[t.Labels]

@@ -14,6 +14,7 @@ var LatencyBuckets = []float64{0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 // that increase() and rate() see the first error.
 var KnownReasons = []string{
 	cometchat.CodeAPIKeyNotFound, cometchat.CodeNoAccess, cometchat.CodeEmptyAPIKey,
+	"unauthorized", "forbidden", "redirect",
 	"rate_limited", "http_5xx", "http_4xx", "timeout", "connection", "truncated", "decode",
 }
 

@@ -66,19 +66,24 @@ func New(ctx context.Context, s Settings) *Fleet {
 	return &Fleet{s: s, ctx: ctx, members: map[string]*member{}}
 }
 
-// Apply makes the running set match apps. Pollers for new apps are built
-// first; if any fails, nothing changes and the error is returned.
+// Apply makes the running set match apps, all or nothing. First it builds
+// every poller the change needs (clients, and state files of new apps),
+// touching nothing that runs; if any fails, nothing changes and the error
+// is returned. Then it switches, a step that cannot fail: removed apps
+// stop, changed apps stop and their new pollers adopt their state (see
+// accountant.Poller.Adopt), new apps start.
 func (f *Fleet) Apply(apps []config.App) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	defer f.publish()
-	want := map[string]config.App{}
+	want := map[string]bool{}
 	for _, a := range apps {
-		want[a.Name] = a
+		want[a.Name] = true
 	}
 	type change struct {
-		app config.App
-		old *member
+		app    config.App
+		old    *member
+		poller *accountant.Poller
 	}
 	var changes []change
 	for _, a := range apps {
@@ -86,16 +91,19 @@ func (f *Fleet) Apply(apps []config.App) error {
 		if old != nil && old.app == a {
 			continue
 		}
-		changes = append(changes, change{a, old})
-	}
-	// Check clients first, so that a bad app fails the whole reload.
-	for _, c := range changes {
-		if _, err := cometchat.New(f.apiConfig(c.app)); err != nil {
-			return fmt.Errorf("app %q: %w", c.app.Name, err)
+		var resume *accountant.Poller
+		if old != nil {
+			resume = old.poller
 		}
+		p, err := accountant.NewPoller(f.pollerConfig(a, resume))
+		if err != nil {
+			return fmt.Errorf("app %q: %w", a.Name, err)
+		}
+		changes = append(changes, change{a, old, p})
 	}
+
 	for name, m := range f.members {
-		if _, ok := want[name]; !ok {
+		if !want[name] {
 			m.stop()
 			delete(f.members, name)
 			f.s.Forget(name)
@@ -103,23 +111,20 @@ func (f *Fleet) Apply(apps []config.App) error {
 		}
 	}
 	for _, c := range changes {
-		var resume *accountant.Poller
 		if c.old != nil {
 			c.old.stop()
-			resume = c.old.poller
+			c.poller.Adopt()
 		}
-		p, err := accountant.NewPoller(f.pollerConfig(c.app, resume))
-		if err != nil {
-			if c.old != nil {
-				delete(f.members, c.app.Name)
-			}
-			return fmt.Errorf("app %q: %w", c.app.Name, err)
-		}
-		f.start(c.app, p)
+		f.start(c.app, c.poller)
 		level.Info(f.s.Logger).Log("msg", "Polling app", "app", c.app.Name, "base_url", c.app.BaseURL,
-			"interval", c.app.PollInterval, "backfill", c.app.Backfill, "resumed", resume != nil)
+			"interval", c.app.PollInterval, "backfill", c.app.Backfill, "resumed", c.old != nil)
 	}
 	return nil
+}
+
+// Identity names the data an app reads; state is kept per identity.
+func Identity(a config.App) string {
+	return fmt.Sprintf("app_id=%s base_url=%s on_behalf_of=%s", a.AppID, a.BaseURL, a.OnBehalfOf)
 }
 
 func (f *Fleet) apiConfig(a config.App) cometchat.Config {
@@ -135,7 +140,7 @@ func (f *Fleet) pollerConfig(a config.App, resume *accountant.Poller) accountant
 		state += "." + a.Name
 	}
 	return accountant.Config{
-		App: a.Name, API: f.apiConfig(a), Interval: a.PollInterval, Backfill: a.Backfill,
+		App: a.Name, Identity: Identity(a), API: f.apiConfig(a), Interval: a.PollInterval, Backfill: a.Backfill,
 		Overlap: f.s.Overlap, Capacity: f.s.Capacity, StateFile: state, Logger: f.s.Logger,
 		OnPublish: f.s.OnPublish, Resume: resume,
 	}
@@ -180,8 +185,11 @@ func (f *Fleet) pollers() []*accountant.Poller {
 	return nil
 }
 
-// Ready reports whether every app has completed a successful poll (a
-// shard with no apps is ready at once).
+// Ready reports whether every app has finished its first poll attempt,
+// successful or not (a shard with no apps is ready at once). An app whose
+// key is wrong is then scraped, so that its cometchat_up of 0 and its
+// error counters can alert, rather than keeping the whole exporter out of
+// its Service.
 func (f *Fleet) Ready() bool {
 	for _, p := range f.pollers() {
 		select {
