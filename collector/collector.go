@@ -5,6 +5,7 @@ package collector
 
 import (
 	"sort"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -53,6 +54,12 @@ var (
 		"Tracked calls dropped uncounted because Get Call kept answering not found.", []string{"app"}, nil)
 	recoveredDesc = prometheus.NewDesc("cometchat_exporter_state_recovered",
 		"1 if the state file was unusable at start, was moved aside, and counting started fresh.", []string{"app"}, nil)
+	stateWriteDesc = prometheus.NewDesc("cometchat_exporter_state_last_write_success_timestamp_seconds",
+		"Unix time of the last successful write of the state file; 0 before the first. While writes fail, the call counters stay at their last saved values.", []string{"app"}, nil)
+	stateFailuresDesc = prometheus.NewDesc("cometchat_exporter_state_write_failures_total",
+		"Failed writes of the state file.", []string{"app"}, nil)
+	stateBytesDesc = prometheus.NewDesc("cometchat_exporter_state_written_bytes_total",
+		"Bytes written to the state file and its journal.", []string{"app"}, nil)
 
 	requestsDesc = prometheus.NewDesc("cometchat_exporter_api_requests_total",
 		"HTTP requests to the Calls API, by endpoint and status code (none when no answer came back).",
@@ -81,6 +88,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{callsDesc, audioDesc, videoDesc, participantsDesc,
 		recordedDesc, recordingsDesc, recordingSecondsDesc, durationDesc, callParticipantsDesc,
 		activeDesc, activeParticipantsDesc, upDesc, lastPollDesc, intervalDesc, trackedDesc, abandonedDesc, recoveredDesc,
+		stateWriteDesc, stateFailuresDesc, stateBytesDesc,
 		requestsDesc, errorsDesc, latencyDesc} {
 		ch <- d
 	}
@@ -103,15 +111,16 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...)
 	}
 	gauge(upDesc, b2f(s.Up), s.App)
-	last := 0.0
-	if !s.LastSuccess.IsZero() {
-		last = float64(s.LastSuccess.UnixNano()) / 1e9
-	}
-	gauge(lastPollDesc, last, s.App)
+	gauge(lastPollDesc, unixSeconds(s.LastSuccess), s.App)
 	gauge(intervalDesc, s.Interval.Seconds(), s.App)
 	gauge(trackedDesc, float64(s.Tracked), s.App)
 	counter(abandonedDesc, float64(s.Abandoned), s.App)
 	gauge(recoveredDesc, b2f(s.StateRecovered), s.App)
+	if st := s.State; st != nil {
+		gauge(stateWriteDesc, unixSeconds(st.LastWrite), s.App)
+		counter(stateFailuresDesc, float64(st.Failures), s.App)
+		counter(stateBytesDesc, float64(st.WrittenBytes), s.App)
+	}
 	for _, k := range s.API.SortedRequestKeys() {
 		counter(requestsDesc, float64(s.API.Requests[k]), s.App, k.Endpoint, k.Code)
 	}
@@ -133,8 +142,10 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 		ch <- prometheus.MustNewConstHistogram(latencyDesc, h.Count, h.Sum, h.Cumulative(accountant.LatencyBuckets), s.App, e)
 	}
 
-	// Every label set ever seen gets all its series, zeros included, so that
-	// ratios and rate() work from the first call on.
+	// Every known label set, and every other one ever seen, gets all its
+	// series, zeros included, so that increase() and rate() see the first
+	// call of each (Prometheus' instrumentation guide: avoid missing
+	// metrics).
 	for _, lb := range labelSets(s) {
 		lv := []string{s.App, lb.CallType, lb.Mode, lb.ReceiverType}
 		with := func(v string) []string { return append(append([]string{}, lv...), v) }
@@ -144,7 +155,7 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 		gauge(activeParticipantsDesc, float64(a.Participants), lv...)
 		t := s.Totals[lb]
 		if t == nil {
-			continue
+			t = zero
 		}
 		for _, st := range accountant.FinalStatuses {
 			counter(callsDesc, float64(t.Calls[st]), with(st)...)
@@ -164,14 +175,23 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 	}
 }
 
-// labelSets returns the label sets with totals or calls in progress, sorted
-// so that output order is stable.
+var zero = &accountant.Totals{Calls: map[string]uint64{}, Participants: map[string]uint64{}}
+
+// labelSets returns the known label sets (accountant.KnownLabelSets) and
+// those with totals or calls in progress, sorted so that output order is
+// stable.
 func labelSets(s *accountant.Snapshot) []accountant.Labels {
 	seen := map[accountant.Labels]bool{}
 	var out []accountant.Labels
-	for lb := range s.Totals {
+	for _, lb := range accountant.KnownLabelSets() {
 		seen[lb] = true
 		out = append(out, lb)
+	}
+	for lb := range s.Totals {
+		if !seen[lb] {
+			seen[lb] = true
+			out = append(out, lb)
+		}
 	}
 	for lb := range s.Active {
 		if !seen[lb] {
@@ -189,6 +209,13 @@ func labelSets(s *accountant.Snapshot) []accountant.Labels {
 		return a.ReceiverType < b.ReceiverType
 	})
 	return out
+}
+
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
 }
 
 func b2f(b bool) float64 {

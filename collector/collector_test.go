@@ -73,7 +73,23 @@ func TestCollectorAlwaysEmitsUp(t *testing.T) {
 # TYPE cometchat_up gauge
 cometchat_up{app="fresh"} 0
 `), "cometchat_up"))
-	assert.Equal(t, 6, testutil.CollectAndCount(c), "up, last poll, interval, tracked, abandoned, recovered; no call or request series yet")
+	assert.Equal(t, 6+12*21, testutil.CollectAndCount(c), // a histogram is one metric here
+		"up, last poll, interval, tracked, abandoned, recovered, and the 12 known label sets at zero; no request series yet")
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	calls := 0
+	for _, mf := range mfs {
+		if mf.GetName() != "cometchat_calls_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			calls++
+			assert.Zero(t, m.GetCounter().GetValue())
+		}
+	}
+	assert.Equal(t, 12*6, calls, "every known label set and status exists at zero before the first call")
 }
 
 func TestExpositionMatchesRegistry(t *testing.T) {
