@@ -10,6 +10,7 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -168,13 +169,20 @@ func LoadFile(path string, d Defaults) ([]App, error) {
 
 // Parse validates configuration file contents.
 func Parse(b []byte, d Defaults) ([]App, error) {
+	var root yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("no apps configured")
+		}
+		return nil, err
+	}
+	if err := checkKeys(&root); err != nil {
+		return nil, err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	var f File
 	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("no apps configured")
-		}
 		return nil, err
 	}
 	if len(f.Apps) == 0 {
@@ -199,6 +207,54 @@ func Parse(b []byte, d Defaults) ([]App, error) {
 	}
 	return apps, nil
 }
+
+// checkKeys reports the first unknown key, naming the app it is in, so
+// that "app "a1": unknown key "polll_interval"" says where to look.
+func checkKeys(root *yaml.Node) error {
+	doc := root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	if doc.Kind != yaml.MappingNode {
+		return nil // the typed decode says what is wrong
+	}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		k, v := doc.Content[i], doc.Content[i+1]
+		if k.Value != "apps" {
+			return fmt.Errorf("unknown key %q (line %d); the file has one key, apps", k.Value, k.Line)
+		}
+		if v.Kind != yaml.SequenceNode {
+			continue
+		}
+		for n, app := range v.Content {
+			if app.Kind != yaml.MappingNode {
+				continue
+			}
+			where := fmt.Sprintf("apps[%d]", n)
+			for j := 0; j+1 < len(app.Content); j += 2 {
+				if app.Content[j].Value == "name" && app.Content[j+1].Value != "" {
+					where = fmt.Sprintf("app %q", app.Content[j+1].Value)
+				}
+			}
+			for j := 0; j+1 < len(app.Content); j += 2 {
+				if key := app.Content[j]; !knownAppKeys[key.Value] {
+					return fmt.Errorf("%s: unknown key %q (line %d)", where, key.Value, key.Line)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// knownAppKeys are the keys of an apps entry: FileApp's yaml tags.
+var knownAppKeys = func() map[string]bool {
+	keys := map[string]bool{}
+	t := reflect.TypeOf(FileApp{})
+	for i := range t.NumField() {
+		keys[strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]] = true
+	}
+	return keys
+}()
 
 func resolve(fa FileApp, d Defaults) (App, error) {
 	switch {

@@ -40,7 +40,9 @@ func TestGoodFiles(t *testing.T) {
 
 func TestBadFiles(t *testing.T) {
 	cases := map[string]string{
-		"unknown-key.bad.yml":         "yaml: unmarshal errors:\n  line 6: field api_key not found in type config.FileApp",
+		"unknown-key.bad.yml":         `app "prod": unknown key "api_key" (line 6)`,
+		"misspelt-key.bad.yml":        `app "a1": unknown key "polll_interval" (line 7)`,
+		"unknown-top-key.bad.yml":     `unknown key "app" (line 1); the file has one key, apps`,
 		"no-apps.bad.yml":             "no apps configured",
 		"empty.bad.yml":               "no apps configured",
 		"duplicate-name.bad.yml":      `app "prod": name is used twice`,
