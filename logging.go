@@ -4,11 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // newLogger returns a go-kit logger writing lvl and above to w.
@@ -63,32 +61,3 @@ func (h kitHandler) WithAttrs(as []slog.Attr) slog.Handler {
 }
 
 func (h kitHandler) WithGroup(string) slog.Handler { return h }
-
-// reloadMetrics report the outcome of configuration reloads.
-type reloadMetrics struct {
-	ok, ts prometheus.Gauge
-}
-
-func newReloadMetrics(reg prometheus.Registerer) *reloadMetrics {
-	m := &reloadMetrics{
-		ok: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cometchat_exporter_config_last_reload_successful",
-			Help: "1 if the last configuration load or reload succeeded.",
-		}),
-		ts: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cometchat_exporter_config_last_reload_success_timestamp_seconds",
-			Help: "Unix time of the last successful configuration load or reload.",
-		}),
-	}
-	reg.MustRegister(m.ok, m.ts)
-	return m
-}
-
-func (m *reloadMetrics) record(err error) {
-	if err != nil {
-		m.ok.Set(0)
-		return
-	}
-	m.ok.Set(1)
-	m.ts.Set(float64(time.Now().UnixNano()) / 1e9)
-}

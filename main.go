@@ -8,16 +8,14 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,8 +30,6 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/cometchat-exporter/cometchat-exporter/collector"
-	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
-	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
 	"github.com/cometchat-exporter/cometchat-exporter/config"
 	"github.com/cometchat-exporter/cometchat-exporter/fleet"
 )
@@ -113,6 +109,8 @@ func run(args []string, stderr io.Writer) int {
 		{*budget < 0, fmt.Sprintf("--cometchat.max-requests-per-minute must not be negative, got %d", *budget)},
 		{*demoRate <= 0, fmt.Sprintf("--demo.calls-per-minute must be positive, got %g", *demoRate)},
 		{*demoSpeed <= 0, fmt.Sprintf("--demo.speed must be positive, got %g", *demoSpeed)},
+		{!validTelemetryPath(*metricsPath), fmt.Sprintf("--web.telemetry-path must be a path starting with / other than %s, got %q",
+			strings.Join(reservedPaths, ", "), *metricsPath)},
 	} {
 		if check.bad {
 			return fail(logger, errors.New(check.msg))
@@ -164,21 +162,7 @@ func run(args []string, stderr io.Writer) int {
 	if err := pollers.Apply(apps); err != nil {
 		return fail(logger, err)
 	}
-	reloads := newReloadMetrics(reg)
-	reloads.record(nil)
-	reload := func() error {
-		apps, err := loadApps()
-		if err == nil {
-			err = pollers.Apply(apps)
-		}
-		reloads.record(err)
-		if err != nil {
-			level.Error(logger).Log("msg", "Reload failed; the previous configuration stays", "err", err)
-		} else {
-			level.Info(logger).Log("msg", "Reloaded configuration", "apps", len(apps))
-		}
-		return err
-	}
+	reload := newReloader(reg, logger, loadApps, pollers.Apply)
 
 	reg.MustRegister(versioncollector.NewCollector(exporterName))
 	if !*noExporter {
@@ -192,7 +176,7 @@ func run(args []string, stderr io.Writer) int {
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
 		if !pollers.Ready() {
-			http.Error(w, "Not ready: waiting for the first successful poll of every app", http.StatusServiceUnavailable)
+			http.Error(w, "Not ready: waiting for the first poll attempt of every app", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "Ready")
@@ -250,35 +234,24 @@ func run(args []string, stderr io.Writer) int {
 	}
 }
 
+// reservedPaths are served by the exporter itself.
+var reservedPaths = []string{"/-/healthy", "/-/ready", "/-/reload"}
+
+// validTelemetryPath reports whether --web.telemetry-path can be served: an
+// absolute path that is not one of the exporter's own endpoints.
+func validTelemetryPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, " ?#") {
+		return false
+	}
+	for _, r := range reservedPaths {
+		if p == r {
+			return false
+		}
+	}
+	return true
+}
+
 func fail(logger log.Logger, err error) int {
 	level.Error(logger).Log("msg", "Exiting", "err", err)
 	return 1
-}
-
-// startDemo serves the simulated Calls API on a loopback port, with history
-// from before start and live traffic, and returns the app that polls it.
-func startDemo(ctx context.Context, logger log.Logger, rate, speed float64, every, backfill time.Duration) (config.App, error) {
-	keyBytes := make([]byte, 16)
-	rand.Read(keyBytes)
-	key := hex.EncodeToString(keyBytes)
-	fake := cometchattest.New(key)
-	traffic := cometchattest.NewTraffic(fake, uint64(time.Now().UnixNano()))
-	traffic.CallsPerMinute, traffic.Speed = rate, speed
-	now := time.Now()
-	traffic.SeedHistory(250, now.Add(-24*time.Hour), now.Add(-time.Minute))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return config.App{}, fmt.Errorf("demo: %w", err)
-	}
-	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	go func() { <-ctx.Done(); srv.Close() }()
-	go traffic.Run(ctx, 250*time.Millisecond)
-	base := "http://" + ln.Addr().String() + "/v3"
-	level.Info(logger).Log("msg", "Demo mode: serving a simulated Calls API", "base_url", base,
-		"calls_per_minute", rate, "speed", speed)
-	if err := cometchat.CheckBaseURL(base, false); err != nil {
-		return config.App{}, err
-	}
-	return config.App{Name: "demo", AppID: "demo", BaseURL: base, APIKey: key, PollInterval: every, Backfill: backfill}, nil
 }

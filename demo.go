@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
+	"github.com/cometchat-exporter/cometchat-exporter/config"
+)
+
+// --demo: the fake Calls API of cometchat/cometchattest, served on
+// loopback with live traffic, polled like any other app.
+
+// startDemo serves the simulated Calls API on a loopback port, with history
+// from before start and live traffic, and returns the app that polls it.
+func startDemo(ctx context.Context, logger log.Logger, rate, speed float64, every, backfill time.Duration) (config.App, error) {
+	keyBytes := make([]byte, 16)
+	rand.Read(keyBytes)
+	key := hex.EncodeToString(keyBytes)
+	fake := cometchattest.New(key)
+	traffic := cometchattest.NewTraffic(fake, uint64(time.Now().UnixNano()))
+	traffic.CallsPerMinute, traffic.Speed = rate, speed
+	now := time.Now()
+	traffic.SeedHistory(250, now.Add(-24*time.Hour), now.Add(-time.Minute))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return config.App{}, fmt.Errorf("demo: %w", err)
+	}
+	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	go func() { <-ctx.Done(); srv.Close() }()
+	go traffic.Run(ctx, 250*time.Millisecond)
+	base := "http://" + ln.Addr().String() + "/v3"
+	level.Info(logger).Log("msg", "Demo mode: serving a simulated Calls API", "base_url", base,
+		"calls_per_minute", rate, "speed", speed)
+	if err := cometchat.CheckBaseURL(base, false); err != nil {
+		return config.App{}, err
+	}
+	return config.App{Name: "demo", AppID: "demo", BaseURL: base, APIKey: key, PollInterval: every, Backfill: backfill}, nil
+}
