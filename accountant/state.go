@@ -395,6 +395,10 @@ func (s *store) fresh() {
 // FILE.WHY-UNIXTIME and logs why.
 func (s *store) moveAside(why string, now time.Time, cause error) error {
 	suffix := fmt.Sprintf(".%s-%d", why, now.Unix())
+	// Never over an earlier file moved aside in the same second.
+	for n := 2; exists(s.path+suffix) || exists(s.journal+suffix); n++ {
+		suffix = fmt.Sprintf(".%s-%d-%d", why, now.Unix(), n)
+	}
 	aside := s.path + suffix
 	if err := os.Rename(s.path, aside); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("state file %s is unusable (%v) and could not be moved aside: %w", s.path, cause, err)
@@ -583,6 +587,11 @@ func (s *store) startOver(identity string, now time.Time) {
 	s.identity = identity
 	s.fresh()
 	s.lastWrite = time.Time{}
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 func writeFileAtomic(path string, data []byte) error {

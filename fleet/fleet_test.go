@@ -2,7 +2,10 @@ package fleet
 
 import (
 	"context"
+	"net/http"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,4 +101,105 @@ func TestApplyAddsRemovesAndKeepsCounters(t *testing.T) {
 	assert.Error(t, f.Apply([]config.App{alpha, bad}))
 	assert.Contains(t, f.members, "alpha")
 	assert.NotContains(t, f.members, "gamma")
+}
+
+func TestReloadIsAllOrNothing(t *testing.T) {
+	fake := cometchattest.New(key)
+	srv := fake.Start()
+	defer srv.Close()
+	dir := t.TempDir()
+	app := func(name string) config.App {
+		return config.App{Name: name, AppID: name, BaseURL: srv.URL + "/v3", APIKey: key, PollInterval: 50 * time.Millisecond}
+	}
+	pub := &published{latest: map[string]*accountant.Snapshot{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := New(ctx, Settings{StateFile: filepath.Join(dir, "state"), PerAppState: true,
+		OnPublish: func(s *accountant.Snapshot) { pub.mu.Lock(); pub.latest[s.App] = s; pub.mu.Unlock() },
+		Forget:    func(app string) { pub.mu.Lock(); pub.forgot = append(pub.forgot, app); pub.mu.Unlock() },
+	})
+	defer f.Stop()
+	a, b := app("a"), app("b")
+	require.NoError(t, f.Apply([]config.App{a, b}))
+	waitFor(t, f.Ready)
+	pa, pb := f.members["a"].poller, f.members["b"].poller
+
+	// b removed, a changed, c new but unusable: nothing changes at all.
+	c := app("c")
+	c.BaseURL = ""
+	a2 := a
+	a2.PollInterval = 70 * time.Millisecond
+	err := f.Apply([]config.App{a2, c})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `app "c"`)
+	assert.Same(t, pa, f.members["a"].poller, "a keeps its poller")
+	assert.Same(t, pb, f.members["b"].poller, "b is not stopped")
+	assert.Empty(t, pub.forgot, "no series were dropped")
+	fake.Put(cometchat.Call{SessionID: "b1", Status: "ended", InitiatedAt: time.Now().Unix()})
+	waitFor(t, func() bool { s := pub.get("b"); return s != nil && calls(s) == 1 })
+
+	// Another app id under the same name: a fresh start, not the old counters.
+	a3 := a
+	a3.AppID = "a-other"
+	fake.Put(cometchat.Call{SessionID: "a1", Status: "ended", InitiatedAt: time.Now().Unix() + 1})
+	waitFor(t, func() bool { return calls(pub.get("a")) == 2 }) // a1 and b1: the same fake
+	require.NoError(t, f.Apply([]config.App{a3, b}))
+	p3 := f.members["a"].poller
+	waitFor(t, func() bool { s := p3.Snapshot(); return s != nil && s.LastSuccess.After(time.Time{}) })
+	assert.Zero(t, calls(p3.Snapshot()), "the new identity's history is not counted")
+	aside, _ := filepath.Glob(filepath.Join(dir, "state.a.other-identity-*"))
+	assert.Len(t, aside, 1)
+}
+
+func TestReadyWithAnAppWhoseKeyIsWrong(t *testing.T) {
+	fake := cometchattest.New(key)
+	srv := fake.Start()
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := New(ctx, Settings{})
+	defer f.Stop()
+	good := config.App{Name: "good", AppID: "good", BaseURL: srv.URL + "/v3", APIKey: key, PollInterval: time.Minute}
+	bad := config.App{Name: "bad", AppID: "bad", BaseURL: srv.URL + "/v3", APIKey: "wrong", PollInterval: time.Minute}
+	require.NoError(t, f.Apply([]config.App{good, bad}))
+	waitFor(t, f.Ready)
+	assert.False(t, f.members["bad"].poller.Snapshot().Up, "scraped, and its up says what is wrong")
+}
+
+func TestReloadMidPollCountsNoCanceledError(t *testing.T) {
+	fake := cometchattest.New(key)
+	var hook atomic.Pointer[func(*http.Request)]
+	fake.BeforeRequest = func(r *http.Request) {
+		if h := hook.Load(); h != nil {
+			(*h)(r)
+		}
+	}
+	srv := fake.Start()
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := New(ctx, Settings{})
+	defer f.Stop()
+	a := config.App{Name: "a", AppID: "a", BaseURL: srv.URL + "/v3", APIKey: key, PollInterval: 20 * time.Millisecond}
+	require.NoError(t, f.Apply([]config.App{a}))
+	waitFor(t, f.Ready)
+	first := f.members["a"].poller
+	waitFor(t, func() bool { return first.Snapshot().Up })
+	var blocked sync.Once
+	inPoll := make(chan struct{})
+	block := func(r *http.Request) {
+		blocked.Do(func() { close(inPoll) })
+		select {
+		case <-r.Context().Done():
+		case <-time.After(3 * time.Second):
+		}
+	}
+	hook.Store(&block)
+	<-inPoll
+	a.PollInterval = 30 * time.Millisecond
+	require.NoError(t, f.Apply([]config.App{a}))
+	s := f.members["a"].poller.Snapshot()
+	assert.True(t, s.Up, "a reload does not drop up")
+	assert.Zero(t, s.API.Errors["canceled"])
+	assert.Zero(t, s.API.Requests[accountant.RequestKey{Endpoint: "list_calls", Code: "none"}])
 }

@@ -1,0 +1,103 @@
+package accountant
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestNextPage(t *testing.T) {
+	later := scanState{MaxPages: 100}
+	first := scanState{First: true}
+	full := pageFacts{Page: 2, CurrentPage: 2, TotalPages: 10, PerPage: 25, Entries: 25, NewInScan: 25}
+	with := func(f pageFacts, mod func(*pageFacts)) pageFacts { mod(&f); return f }
+	state := func(s scanState, mod func(*scanState)) scanState { mod(&s); return s }
+	cases := []struct {
+		name string
+		f    pageFacts
+		s    scanState
+		want verdict
+	}{
+		{"empty page", pageFacts{Page: 1, PerPage: 25}, later, stopEnd},
+		{"a full page of new calls", full, later, readOn},
+		{"last page by total_pages", with(full, func(f *pageFacts) { f.Page, f.CurrentPage = 10, 10 }), later, stopEnd},
+		{"short page without total_pages", with(full, func(f *pageFacts) { f.TotalPages, f.Entries = 0, 24 }), later, stopEnd},
+		{"full page without total_pages", with(full, func(f *pageFacts) { f.TotalPages = 0 }), later, readOn},
+		{"server answers page 1 when asked for 2", with(full, func(f *pageFacts) { f.CurrentPage = 1 }), later, stopIgnoresPage},
+		{"one page shift with current_page: nothing new, read on",
+			with(full, func(f *pageFacts) { f.NewInScan = 0 }), state(later, func(s *scanState) { s.StalePages = 1 }), readOn},
+		{"stale pages with current_page are shifts, never a stop",
+			with(full, func(f *pageFacts) { f.NewInScan = 0 }), state(later, func(s *scanState) { s.StalePages = 5 }), readOn},
+		{"one page shift without current_page: read on",
+			with(full, func(f *pageFacts) { f.CurrentPage, f.NewInScan = 0, 0 }), state(later, func(s *scanState) { s.StalePages = 1 }), readOn},
+		{"two stale pages without current_page: the server ignores page",
+			with(full, func(f *pageFacts) { f.CurrentPage, f.NewInScan = 0, 0 }), state(later, func(s *scanState) { s.StalePages = 2 }), stopStale},
+		{"first poll reads on", full, first, readOn},
+		{"first poll stops when the dedupe set is full", full, state(first, func(s *scanState) { s.Full = true }), stopFull},
+		{"first poll ignores the overlap", with(full, func(f *pageFacts) { f.Crossed = true }), first, readOn},
+		{"later poll reached known calls", with(full, func(f *pageFacts) { f.Crossed = true }), later, stopKnown},
+		{"reached known calls but some are missing: read on",
+			with(full, func(f *pageFacts) { f.Crossed = true }), state(later, func(s *scanState) { s.MissingLeft = 3 }), readOn},
+		{"missing calls but reached the floor",
+			with(full, func(f *pageFacts) { f.Crossed, f.BelowFloor = true, true }), state(later, func(s *scanState) { s.MissingLeft = 3 }), stopFloor},
+		{"page limit", with(full, func(f *pageFacts) { f.Page, f.CurrentPage, f.TotalPages = 100, 100, 0 }), later, stopPageLimit},
+		{"the end wins over a stale streak", with(full, func(f *pageFacts) { f.CurrentPage, f.NewInScan, f.Entries, f.TotalPages = 0, 0, 3, 0 }),
+			state(later, func(s *scanState) { s.StalePages = 2 }), stopEnd},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, nextPage(tc.f, tc.s), "got %v", nextPage(tc.f, tc.s))
+		})
+	}
+}
+
+func TestExhausted(t *testing.T) {
+	assert.True(t, exhausted(stopEnd, 3, 0))
+	assert.True(t, exhausted(stopFloor, 3, 0))
+	assert.True(t, exhausted(stopIgnoresPage, 2, 0))
+	assert.True(t, exhausted(stopStale, 3, 2), "nothing after page 1 was new: the server ignores page")
+	assert.False(t, exhausted(stopStale, 6, 2), "fresh pages before the stale ones: the list moved, search again")
+	assert.False(t, exhausted(stopKnown, 2, 0))
+}
+
+func TestPlanRecheck(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	interval := 30 * time.Second
+	at := func(d time.Duration) int64 { return now.Add(d).Unix() }
+	ringing := Tracked{Status: "initiated", TS: at(-time.Minute)}
+	stuck := Tracked{Status: "initiated", TS: at(-2 * time.Hour)}
+	cases := []struct {
+		name string
+		t    Tracked
+		res  checkResult
+		want Tracked
+	}{
+		{"fresh call still ringing: next poll", ringing, checkInProgress, ringing},
+		{"stale call still ringing: backoff starts at the interval", stuck, checkInProgress,
+			Tracked{Status: "initiated", TS: stuck.TS, Checks: 1, NextCheck: at(30 * time.Second)}},
+		{"stale call, fourth check: 4 minutes", Tracked{TS: stuck.TS, Checks: 3}, checkInProgress,
+			Tracked{TS: stuck.TS, Checks: 4, NextCheck: at(4 * time.Minute)}},
+		{"stale call, capped at 10 minutes", Tracked{TS: stuck.TS, Checks: 9}, checkInProgress,
+			Tracked{TS: stuck.TS, Checks: 10, NextCheck: at(10 * time.Minute)}},
+		{"call without a timestamp is stale", Tracked{}, checkInProgress, Tracked{Checks: 1, NextCheck: at(30 * time.Second)}},
+		{"first failure: one interval", ringing, checkFailed,
+			Tracked{Status: "initiated", TS: ringing.TS, Failures: 1, NextCheck: at(30 * time.Second)}},
+		{"third failure: four intervals", Tracked{TS: ringing.TS, Failures: 2}, checkFailed,
+			Tracked{TS: ringing.TS, Failures: 3, NextCheck: at(2 * time.Minute)}},
+		{"failures are capped too", Tracked{TS: ringing.TS, Failures: 40}, checkFailed,
+			Tracked{TS: ringing.TS, Failures: 41, NextCheck: at(10 * time.Minute)}},
+		{"not found: next poll, streak grows, failures reset", Tracked{TS: ringing.TS, Failures: 2, NotFound: 1, NextCheck: 5}, checkNotFound,
+			Tracked{TS: ringing.TS, NotFound: 2}},
+		{"found in progress ends the failure streak", Tracked{TS: ringing.TS, Failures: 5, NotFound: 2}, checkInProgress,
+			Tracked{TS: ringing.TS}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, planRecheck(tc.t, tc.res, now, interval))
+		})
+	}
+	assert.True(t, recheckDue(&Tracked{}, now), "never checked: due")
+	assert.True(t, recheckDue(&Tracked{NextCheck: now.Unix()}, now))
+	assert.False(t, recheckDue(&Tracked{NextCheck: now.Unix() + 1}, now))
+}

@@ -1,0 +1,525 @@
+package accountant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
+)
+
+// The tests in this file pin the edges where counting used to break: one
+// test per case, each failing on the first version of the counting core.
+
+func listRequests(h *harness) int64 { return h.fake.Requests(cometchat.EndpointListCalls) }
+func getRequests(h *harness) int64  { return h.fake.Requests(cometchat.EndpointGetCall) }
+
+// diskFull fails state writes while it is set, as ENOSPC would.
+type diskFull struct{ on atomic.Bool }
+
+func (d *diskFull) fault() error {
+	if d.on.Load() {
+		return fmt.Errorf("write state: %w", syscall.ENOSPC)
+	}
+	return nil
+}
+
+func TestFailedStateWriteNeverPublishesWhatARestartWouldLose(t *testing.T) {
+	h := newHarness(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	disk := &diskFull{}
+	withState := func(c *Config) { c.StateFile = state; c.PerPage = 20; c.diskFault = disk.fault }
+	h.start(withState)
+	h.poll()
+	for i := range 30 {
+		h.put(call(fmt.Sprintf("a%02d", i), int64(i), "ended"))
+	}
+	h.poll()
+	require.Equal(t, uint64(30), h.sums().Calls["ended"])
+	saved := h.p.Snapshot().State.LastWrite
+	require.False(t, saved.IsZero())
+
+	// The disk fills up; 20 more calls end. Polling goes on, and the
+	// published counters stay at what the file holds.
+	disk.on.Store(true)
+	for i := range 20 {
+		h.put(call(fmt.Sprintf("b%02d", i), 100+int64(i), "rejected"))
+	}
+	h.now = h.now.Add(time.Minute)
+	h.poll()
+	h.poll()
+	s := h.p.Snapshot()
+	assert.True(t, s.Up, "the API is fine: up stays 1")
+	assert.Equal(t, map[string]uint64{"ended": 30}, h.sums().Calls, "nothing unsaved is published")
+	assert.Equal(t, uint64(2), s.State.Failures)
+	assert.Equal(t, uint64(2), s.API.Errors["state_write"])
+	assert.Equal(t, saved, s.State.LastWrite, "the last successful write is the one before the disk filled")
+
+	// A restart now continues from the file: it shows what scrapes saw,
+	// and counts the 20 calls once.
+	restarted := &harness{t: t, fake: h.fake, url: h.url, now: h.now}
+	restarted.start(func(c *Config) { c.StateFile = state; c.PerPage = 20 })
+	assert.Equal(t, map[string]uint64{"ended": 30}, restarted.sums().Calls, "never less than a scrape saw")
+	restarted.poll()
+	assert.Equal(t, map[string]uint64{"ended": 30, "rejected": 20}, restarted.sums().Calls)
+
+	// Without a restart, the first write that succeeds publishes them.
+	disk.on.Store(false)
+	h.poll()
+	assert.Equal(t, map[string]uint64{"ended": 30, "rejected": 20}, h.sums().Calls)
+	assert.True(t, h.p.Snapshot().State.LastWrite.After(saved) || h.p.Snapshot().State.LastWrite.Equal(h.now))
+}
+
+func TestJournalOnARealFullDevice(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full on this system")
+	}
+	h := newHarness(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	h.start(func(c *Config) { c.StateFile = state })
+	h.poll() // the first save is a snapshot
+	require.NoError(t, os.Symlink("/dev/full", state+".journal"))
+	h.put(call("x", 1, "ended"))
+	h.poll()
+	assert.Empty(t, h.sums().Calls, "the journal write failed with ENOSPC: not published")
+	assert.Equal(t, uint64(1), h.p.Snapshot().State.Failures)
+	// The next save is a snapshot (nothing may follow a torn line), which
+	// this disk takes: published then.
+	h.poll()
+	assert.Equal(t, map[string]uint64{"ended": 1}, h.sums().Calls)
+}
+
+func TestJournalReplayRebuildsTheLedger(t *testing.T) {
+	h := newHarness(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	h.start(func(c *Config) { c.StateFile = state; c.PerPage = 10; c.Capacity = 40; c.Overlap = time.Minute })
+	h.put(call("ringing", -30, "initiated"), call("talking", -60, "ongoing"), call("history", -600, "ended"))
+	h.poll()
+	for round := range 8 {
+		for i := range 15 {
+			st := []string{"ended", "rejected", "unanswered", "initiated"}[i%4]
+			h.put(call(fmt.Sprintf("r%d-%02d", round, i), int64(round*120+i), st))
+		}
+		undated := call(fmt.Sprintf("undated-%d", round), int64(round*120+50), "ended")
+		h.put(undated)
+		h.fake.Update(undated.SessionID, func(c *cometchat.Call) { c.InitiatedAt, c.StartedAt, c.EndedAt = 0, 0, 0 })
+		if round == 3 {
+			h.end("talking", t0.Unix()+int64(round*120))
+		}
+		h.now = h.now.Add(2 * time.Minute)
+		h.poll()
+	}
+	journal, err := os.Stat(state + ".journal")
+	require.NoError(t, err)
+	require.Positive(t, journal.Size(), "the polls went to the journal")
+
+	_, l, recovered, err := openStore(state, "test", "", h.cfg.Logger, h.now)
+	require.NoError(t, err)
+	require.False(t, recovered)
+	live := h.p.ledger
+	assert.Equal(t, live.ledgerScalars, l.ledgerScalars)
+	assert.Equal(t, live.done, l.done)
+	assert.Equal(t, live.undated, l.undated)
+	assert.Equal(t, live.totals, l.totals)
+	require.Equal(t, len(live.tracked), len(l.tracked))
+	for id, tr := range live.tracked {
+		want := *tr
+		want.seenPoll = 0
+		assert.Equal(t, want, *l.tracked[id], id)
+	}
+}
+
+func TestTornJournalTailIsIgnored(t *testing.T) {
+	h := newHarness(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	h.start(func(c *Config) { c.StateFile = state })
+	h.poll()
+	h.put(call("a", 1, "ended"))
+	h.poll()
+	h.put(call("b", 2, "ended"))
+	h.poll()
+	data, err := os.ReadFile(state + ".journal")
+	require.NoError(t, err)
+	snapshot, err := os.ReadFile(state)
+	require.NoError(t, err)
+	lines := strings.SplitAfter(string(data), "\n")
+	require.Len(t, lines, 3, "two records and the empty tail")
+
+	for name, journal := range map[string]string{
+		"cut mid-line":    lines[0] + lines[1][:len(lines[1])/2],
+		"bad checksum":    lines[0] + "00000000" + lines[1][8:],
+		"garbage at tail": lines[0] + "\x00\x00\x00\x00",
+	} {
+		t.Run(name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(state, snapshot, 0o600))
+			require.NoError(t, os.WriteFile(state+".journal", []byte(journal), 0o600))
+			r := &harness{t: t, fake: h.fake, url: h.url, now: h.now}
+			r.start(func(c *Config) { c.StateFile = state })
+			assert.False(t, r.p.Snapshot().StateRecovered, "a torn tail is not corruption")
+			assert.Equal(t, map[string]uint64{"ended": 1}, r.sums().Calls, "the record before the tear")
+			r.poll()
+			assert.Equal(t, map[string]uint64{"ended": 2}, r.sums().Calls, "b is counted again, once")
+			_, l, _, err := openStore(state, "test", "", r.cfg.Logger, r.now)
+			require.NoError(t, err)
+			assert.Len(t, l.done, 2, "the next save rewrote a clean state")
+		})
+	}
+}
+
+func TestNonFiniteNumbersNeverReachACounter(t *testing.T) {
+	h := newHarness(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	h.start(func(c *Config) { c.StateFile = state })
+	h.poll()
+	for i, raw := range []string{
+		`{"sessionId":"inf","type":"audio","mode":"call","receiverType":"user","status":"ended","initiatedAt":%d,"startedAt":%d,"endedAt":%d,"totalAudioMinutes":"Infinity","totalVideoMinutes":2}`,
+		`{"sessionId":"huge","type":"audio","mode":"call","receiverType":"user","status":"ended","initiatedAt":%d,"startedAt":%d,"endedAt":%d,"totalAudioMinutes":1e308,"totalParticipants":"Infinity"}`,
+		`{"sessionId":"nan","type":"audio","mode":"call","receiverType":"user","status":"ended","initiatedAt":%d,"startedAt":%d,"endedAt":%d,"totalAudioMinutes":"NaN","recordings":[{"rid":"r","duration":-5}]}`,
+		`{"sessionId":"ok","type":"audio","mode":"call","receiverType":"user","status":"ended","initiatedAt":%d,"startedAt":%d,"endedAt":%d,"totalAudioMinutes":1.5}`,
+	} {
+		at := t0.Unix() + int64(i)
+		require.NoError(t, h.fake.PutRaw([]byte(fmt.Sprintf(raw, at, at, at+60))))
+	}
+	h.poll()
+	s := h.p.Snapshot()
+	got := h.sums()
+	assert.Equal(t, uint64(4), got.Calls["ended"], "every call is counted")
+	assert.Equal(t, 90.0, got.AudioSeconds, "only the finite 1.5 minutes")
+	assert.Equal(t, 120.0, s.Totals[Labels{"audio", "call", "user"}].VideoSeconds)
+	assert.Equal(t, uint64(3), s.API.Errors["invalid_call"], "one per call with unusable values")
+	assert.Zero(t, s.State.Failures, "the state stays writable")
+	for _, tt := range s.Totals {
+		for _, v := range []float64{tt.AudioSeconds, tt.VideoSeconds, tt.RecordingSeconds, tt.Duration.Sum, tt.ParticipantsPerCall.Sum} {
+			assert.False(t, math.IsInf(v, 0) || math.IsNaN(v))
+		}
+	}
+}
+
+func TestStateBelongsToTheAppsIdentity(t *testing.T) {
+	h := newHarness(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	h.start(func(c *Config) { c.StateFile = state; c.Identity = "app_id=one" })
+	h.poll()
+	h.put(call("one-1", 1, "ended"))
+	h.poll()
+	require.Equal(t, map[string]uint64{"ended": 1}, h.sums().Calls)
+
+	// Another app id under the same name, across a restart: its 200 calls
+	// of history are not counted, and the old file is kept aside.
+	other := newHarness(t)
+	for i := range 200 {
+		other.put(call(fmt.Sprintf("two-%03d", i), -int64(i+1)*60, "ended"))
+	}
+	other.start(func(c *Config) { c.StateFile = state; c.Identity = "app_id=two" })
+	assert.Empty(t, other.sums().Calls, "the old app's counters are not continued")
+	assert.False(t, other.p.Snapshot().StateRecovered)
+	other.poll()
+	other.poll()
+	assert.Empty(t, other.sums().Calls, "history of the new identity is not counted")
+	aside, _ := filepath.Glob(state + ".other-identity-*")
+	assert.Len(t, aside, 1, "the old identity's file is moved aside")
+
+	// The same by reload: a resumed poller of another identity starts over.
+	other.put(call("two-new", 5, "rejected"))
+	other.poll()
+	require.Equal(t, map[string]uint64{"rejected": 1}, other.sums().Calls)
+	old := other.p
+	other.start(func(c *Config) { c.StateFile = state; c.Identity = "app_id=three"; c.Resume = old })
+	other.p.Adopt()
+	assert.Empty(t, other.sums().Calls)
+	other.poll()
+	assert.Empty(t, other.sums().Calls, "the resumed history is the new identity's history")
+	aside, _ = filepath.Glob(state + ".other-identity-*")
+	assert.Len(t, aside, 2)
+
+	// The same identity by reload keeps everything.
+	other.put(call("three-new", 6, "unanswered"))
+	other.poll()
+	old = other.p
+	other.start(func(c *Config) { c.StateFile = state; c.Identity = "app_id=three"; c.Resume = old })
+	other.p.Adopt()
+	assert.Equal(t, map[string]uint64{"unanswered": 1}, other.sums().Calls)
+}
+
+func TestPageShiftOfExactlyOnePageLosesNothing(t *testing.T) {
+	for _, omit := range []bool{false, true} {
+		t.Run(fmt.Sprintf("omit current_page %v", omit), func(t *testing.T) {
+			h := newHarness(t)
+			h.fake.OmitCurrentPage = omit
+			for i := range 100 {
+				h.put(call(fmt.Sprintf("h%03d", i), -int64(1000-i), "ended"))
+			}
+			h.start(func(c *Config) { c.PerPage = 10; c.Overlap = time.Minute })
+			h.poll()
+			for i := range 35 {
+				h.put(call(fmt.Sprintf("c%02d", i), int64(i), "ended"))
+			}
+			// Before page 2 and again before page 4, exactly one page (10)
+			// of calls arrives at the head: each of those pages repeats
+			// the page before it.
+			n := 0
+			h.fake.BeforeRequest = func(r *http.Request) {
+				if p := r.URL.Query().Get("page"); r.URL.Query().Get("status") == "" && (p == "2" || p == "4") {
+					for range 10 {
+						n++
+						h.fake.Put(call(fmt.Sprintf("burst%02d", n), 100+int64(n), "rejected"))
+					}
+				}
+			}
+			h.now = h.now.Add(time.Minute)
+			h.poll()
+			h.fake.BeforeRequest = nil
+			h.now = h.now.Add(time.Minute)
+			h.poll()
+			assert.Equal(t, map[string]uint64{"ended": 35, "rejected": uint64(n)}, h.sums().Calls)
+		})
+	}
+}
+
+func TestServerIgnoringPageIsDetected(t *testing.T) {
+	for _, omit := range []bool{false, true} {
+		t.Run(fmt.Sprintf("omit current_page %v", omit), func(t *testing.T) {
+			h := newHarness(t)
+			h.fake.OmitCurrentPage = omit
+			h.fake.BeforeRequest = func(r *http.Request) {
+				q := r.URL.Query()
+				q.Del("page") // always page 1
+				r.URL.RawQuery = q.Encode()
+			}
+			for i := range 60 {
+				h.put(call(fmt.Sprintf("h%02d", i), -int64(i+1)*60, "ended"))
+			}
+			h.start(func(c *Config) { c.PerPage = 10 })
+			h.poll()
+			for i := range 5 {
+				h.put(call(fmt.Sprintf("n%d", i), int64(i), "rejected"))
+			}
+			before := listRequests(h)
+			h.poll()
+			h.poll()
+			assert.Equal(t, map[string]uint64{"rejected": 5}, h.sums().Calls)
+			assert.LessOrEqual(t, listRequests(h)-before, int64(2*4), "a few requests per poll, not a page per call")
+		})
+	}
+}
+
+func TestOneCallsGetFailureStaysThatCallsFailure(t *testing.T) {
+	for _, fault := range []cometchattest.Fault{cometchattest.ServerErrorJSON, cometchattest.InvalidJSON, cometchattest.NoSessionID} {
+		t.Run(fault.String(), func(t *testing.T) {
+			h := newHarness(t)
+			h.put(call("poisoned", -7200, "ongoing"))
+			for i := range 150 {
+				h.put(call(fmt.Sprintf("h%03d", i), -int64(i), "ended"))
+			}
+			h.start(func(c *Config) { c.Overlap = time.Minute; c.PerPage = 50; c.Capacity = 100 })
+			h.poll()
+			h.end("poisoned", t0.Unix()) // out of the ongoing listing, far below the head: Get Call only
+			var broken atomic.Bool
+			broken.Store(true)
+			h.fake.InjectSchedule(func(r *http.Request, endpoint string) cometchattest.Fault {
+				if endpoint == cometchat.EndpointGetCall && broken.Load() {
+					return fault
+				}
+				return cometchattest.None
+			})
+			lists, gets := listRequests(h), getRequests(h)
+			for i := range 20 {
+				h.now = h.now.Add(30 * time.Second)
+				h.put(call(fmt.Sprintf("new%02d", i), int64(30*(i+1)), "rejected"))
+				if i == 10 {
+					lists = listRequests(h)
+				}
+				h.poll()
+				s := h.p.Snapshot()
+				require.True(t, s.Up, "poll %d: the listings work, so up stays 1", i)
+			}
+			s := h.p.Snapshot()
+			assert.Equal(t, uint64(20), h.sums().Calls["rejected"], "the other calls are counted")
+			assert.Equal(t, t0.Unix()+600, h.p.ledger.Watermark, "the watermark moves")
+			assert.Equal(t, int64(2*10), listRequests(h)-lists, "the last 10 polls: 2 list requests each, not growing")
+			assert.LessOrEqual(t, h.p.ledger.Remembered(), 100+2, "the dedupe set stays within its capacity")
+			failedGets := getRequests(h) - gets
+			assert.Less(t, failedGets, int64(20*2), "Get Call backs off (client retries included)")
+			assert.GreaterOrEqual(t, failedGets, int64(4))
+			reason := map[cometchattest.Fault]string{cometchattest.ServerErrorJSON: "http_5xx",
+				cometchattest.InvalidJSON: "decode", cometchattest.NoSessionID: "decode"}[fault]
+			assert.Equal(t, uint64(failedGets), s.API.Errors[reason], "every failure is counted")
+			assert.Equal(t, 1, s.Tracked)
+
+			broken.Store(false)
+			for range 30 {
+				h.now = h.now.Add(30 * time.Second)
+				h.poll()
+			}
+			assert.Equal(t, uint64(1), h.sums().Calls["ended"], "counted once the API answers")
+			assert.Zero(t, h.sums().Tracked)
+		})
+	}
+}
+
+func TestNoRescanOfHistoryAfterAnOngoingDiscoveryOrAFailedPoll(t *testing.T) {
+	h := newHarness(t)
+	for i := range 5000 {
+		h.put(call(fmt.Sprintf("h%04d", i), -int64(i+1)*30, "ended"))
+	}
+	h.start(func(c *Config) { c.PerPage = 100 })
+	h.poll()
+	idle := func() int64 {
+		before := listRequests(h) + getRequests(h)
+		h.poll()
+		return listRequests(h) + getRequests(h) - before
+	}
+	require.Equal(t, int64(2), idle())
+
+	// A call starts between the head scan and the ongoing listing: the
+	// ongoing listing learns it.
+	var once atomic.Bool
+	h.fake.BeforeRequest = func(r *http.Request) {
+		if r.URL.Query().Get("status") == "ongoing" && once.CompareAndSwap(false, true) {
+			h.fake.Put(call("sneaky", 10, "ongoing"))
+		}
+	}
+	h.poll()
+	h.fake.BeforeRequest = nil
+	assert.LessOrEqual(t, idle(), int64(3), "the next poll costs about what an idle poll costs")
+
+	// A poll fails after counting a page.
+	for i := range 150 {
+		h.put(call(fmt.Sprintf("n%03d", i), 20+int64(i), "rejected"))
+	}
+	h.fake.InjectSchedule(func(r *http.Request, endpoint string) cometchattest.Fault {
+		if r.URL.Query().Get("page") == "2" {
+			return cometchattest.BadGatewayHTML
+		}
+		return cometchattest.None
+	})
+	require.Error(t, h.p.Poll(context.Background()))
+	h.fake.InjectSchedule(nil)
+	h.poll() // reads the rest of the new calls
+	assert.LessOrEqual(t, idle(), int64(3), "and after a failed poll")
+	assert.Equal(t, uint64(150), h.sums().Calls["rejected"])
+}
+
+func TestStuckCallsCostBoundedRequests(t *testing.T) {
+	h := newHarness(t)
+	for i := range 300 {
+		h.put(call(fmt.Sprintf("stuck%03d", i), -3*3600-int64(i), "initiated"))
+	}
+	for i := range 200 {
+		h.put(call(fmt.Sprintf("h%03d", i), -int64(i+1)*10, "ended"))
+	}
+	h.start(func(c *Config) { c.Interval = 30 * time.Second })
+	h.poll()
+	require.Equal(t, 300, h.sums().Initiated)
+	gets := getRequests(h)
+	const polls = 60 // 30 minutes
+	for range polls {
+		h.now = h.now.Add(30 * time.Second)
+		h.poll()
+	}
+	perPoll := float64(getRequests(h)-gets) / polls
+	t.Logf("%.1f Get Calls per poll for 300 stuck calls", perPoll)
+	// At every poll that would be 300; with backoff capped at 10 minutes,
+	// each call is checked about 7 times in 30 minutes.
+	assert.Less(t, perPoll, 300.0/8)
+
+	// One of them ends: counted within the cap.
+	h.fake.Update("stuck007", func(c *cometchat.Call) { c.Status, c.EndedAt = "unanswered", t0.Unix() })
+	for range 21 {
+		h.now = h.now.Add(30 * time.Second)
+		h.poll()
+	}
+	assert.Equal(t, map[string]uint64{"unanswered": 1}, h.sums().Calls)
+}
+
+func TestUndatedFinalCallsAreCountedOnceEvenAfterPruning(t *testing.T) {
+	h := newHarness(t)
+	// Undated ids may take a tenth of the capacity: 4 here.
+	h.start(func(c *Config) { c.Capacity = 40; c.PerPage = 10; c.Overlap = time.Minute })
+	h.poll()
+	for i := range 3 {
+		c := call(fmt.Sprintf("undated%d", i), int64(i), "ended")
+		c.InitiatedAt, c.StartedAt, c.EndedAt = 0, 0, 0 // at the end of the list
+		h.put(c)
+	}
+	h.poll()
+	require.Equal(t, uint64(3), h.sums().Calls["ended"])
+	for i := range 100 {
+		h.put(call(fmt.Sprintf("c%03d", i), 100+int64(i)*60, "rejected"))
+	}
+	h.now = h.now.Add(2 * time.Hour)
+	h.poll()
+	require.Equal(t, uint64(100), h.sums().Calls["rejected"])
+	require.LessOrEqual(t, h.p.ledger.Remembered(), 40)
+	require.Positive(t, h.p.ledger.Floor, "dated ids were pruned")
+	// Read the whole list again, as after a long outage.
+	h.p.ledger.Watermark = 0
+	h.p.ledger.Missing = 100
+	h.poll()
+	h.poll()
+	assert.Equal(t, map[string]uint64{"ended": 3, "rejected": 100}, h.sums().Calls)
+}
+
+func TestReadyAfterTheFirstAttemptEvenWhenItFails(t *testing.T) {
+	h := newHarness(t)
+	h.fake.SetKey("another")
+	h.start()
+	select {
+	case <-h.p.Ready():
+		t.Fatal("ready before any poll")
+	default:
+	}
+	require.Error(t, h.p.Poll(context.Background()))
+	select {
+	case <-h.p.Ready():
+	default:
+		t.Fatal("not ready after the first attempt")
+	}
+	assert.False(t, h.p.Snapshot().Up)
+	assert.Equal(t, uint64(1), h.p.Snapshot().API.Errors[cometchat.CodeAPIKeyNotFound])
+}
+
+func TestStoppedMidPollCountsNoCanceledErrorAndKeepsUp(t *testing.T) {
+	h := newHarness(t)
+	h.put(call("m", -60, "ongoing"))
+	h.start()
+	h.poll()
+	blocked := make(chan struct{})
+	release := make(chan struct{})
+	var once atomic.Bool
+	h.fake.BeforeRequest = func(r *http.Request) {
+		if once.CompareAndSwap(false, true) {
+			close(blocked)
+			select {
+			case <-release:
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.p.Run(ctx); close(done) }()
+	<-blocked
+	cancel()
+	<-done
+	close(release)
+	s := h.p.Snapshot()
+	assert.True(t, s.Up)
+	assert.Zero(t, s.API.Errors["canceled"])
+	assert.Zero(t, s.API.Requests[RequestKey{"list_calls", "none"}])
+	var canceled error = context.Canceled
+	assert.True(t, errors.Is(canceled, context.Canceled))
+}
