@@ -39,8 +39,15 @@ type scanState struct {
 	// MissingLeft is how many calls the list total says exist that no
 	// poll has found yet.
 	MissingLeft int
-	// MaxPages bounds a later poll's scan.
+	// PastKnown counts the pages read since the scan first reached known
+	// calls (Crossed), this one included: the deep read for missing calls.
+	PastKnown int
+	// MaxPages bounds that deep read (to the dedupe capacity plus the
+	// calls missing, in pages). The read down to the known calls is never
+	// bounded: after a long outage every call above them is new.
 	MaxPages int
+	// Resume is the page a failed scan stopped at (ledger ResumePage).
+	Resume int
 }
 
 // verdict is the decision after a page.
@@ -87,13 +94,22 @@ func nextPage(f pageFacts, s scanState) verdict {
 		return readOn
 	case f.BelowFloor:
 		return stopFloor
-	case f.Page >= s.MaxPages:
+	case s.PastKnown >= s.MaxPages:
 		return stopPageLimit
 	case f.Crossed && s.MissingLeft <= 0:
 		return stopKnown
 	default:
 		return readOn
 	}
+}
+
+// following returns the page to read after page. A deep read goes on from
+// where a failed scan stopped: the pages between were read by it.
+func following(page int, s scanState) int {
+	if !s.First && s.PastKnown > 0 && s.Resume > page+1 {
+		return s.Resume
+	}
+	return page + 1
 }
 
 // exhausted reports whether a scan that stopped so has read everything it

@@ -41,7 +41,9 @@ func TestNextPage(t *testing.T) {
 			with(full, func(f *pageFacts) { f.Crossed = true }), state(later, func(s *scanState) { s.MissingLeft = 3 }), readOn},
 		{"missing calls but reached the floor",
 			with(full, func(f *pageFacts) { f.Crossed, f.BelowFloor = true, true }), state(later, func(s *scanState) { s.MissingLeft = 3 }), stopFloor},
-		{"page limit", with(full, func(f *pageFacts) { f.Page, f.CurrentPage, f.TotalPages = 100, 100, 0 }), later, stopPageLimit},
+		{"deep read past known calls: page limit", with(full, func(f *pageFacts) { f.Crossed = true }),
+			state(later, func(s *scanState) { s.PastKnown, s.MissingLeft = 100, 5 }), stopPageLimit},
+		{"no limit on the way down to known calls", with(full, func(f *pageFacts) { f.Page, f.CurrentPage, f.TotalPages = 900, 900, 0 }), later, readOn},
 		{"the end wins over a stale streak", with(full, func(f *pageFacts) { f.CurrentPage, f.NewInScan, f.Entries, f.TotalPages = 0, 0, 3, 0 }),
 			state(later, func(s *scanState) { s.StalePages = 2 }), stopEnd},
 	}
@@ -50,6 +52,15 @@ func TestNextPage(t *testing.T) {
 			assert.Equal(t, tc.want, nextPage(tc.f, tc.s), "got %v", nextPage(tc.f, tc.s))
 		})
 	}
+}
+
+func TestFollowing(t *testing.T) {
+	assert.Equal(t, 2, following(1, scanState{}), "next page")
+	assert.Equal(t, 2, following(1, scanState{Resume: 9}), "not past known calls yet: read on")
+	assert.Equal(t, 9, following(2, scanState{Resume: 9, PastKnown: 1}), "deep read: jump to where the failed scan stopped")
+	assert.Equal(t, 10, following(9, scanState{Resume: 9, PastKnown: 2}), "past it: next page")
+	assert.Equal(t, 3, following(2, scanState{Resume: 3, PastKnown: 1}), "the next page anyway")
+	assert.Equal(t, 3, following(2, scanState{First: true, Resume: 9, PastKnown: 1}), "a first poll starts at its resume page instead")
 }
 
 func TestExhausted(t *testing.T) {

@@ -28,10 +28,14 @@ func listRequests(h *harness) int64 { return h.fake.Requests(cometchat.EndpointL
 func getRequests(h *harness) int64  { return h.fake.Requests(cometchat.EndpointGetCall) }
 
 // diskFull fails state writes while it is set, as ENOSPC would.
-type diskFull struct{ on atomic.Bool }
+type diskFull struct {
+	on     atomic.Bool
+	failed atomic.Int64 // writes failed
+}
 
 func (d *diskFull) fault() error {
 	if d.on.Load() {
+		d.failed.Add(1)
 		return fmt.Errorf("write state: %w", syscall.ENOSPC)
 	}
 	return nil
@@ -522,4 +526,68 @@ func TestStoppedMidPollCountsNoCanceledErrorAndKeepsUp(t *testing.T) {
 	assert.Zero(t, s.API.Requests[RequestKey{"list_calls", "none"}])
 	var canceled error = context.Canceled
 	assert.True(t, errors.Is(canceled, context.Canceled))
+}
+
+func TestFirstPollOverALongHistoryResumesWhereItFailed(t *testing.T) {
+	h := newHarness(t)
+	for i := range 2000 {
+		h.put(call(fmt.Sprintf("h%04d", i), -int64(i+1)*30, "ended"))
+	}
+	// Every eighth list request fails: a first poll of 20 pages that
+	// started over at every failure would never end.
+	var n atomic.Int64
+	h.fake.InjectSchedule(func(r *http.Request, endpoint string) cometchattest.Fault {
+		if endpoint == cometchat.EndpointListCalls && n.Add(1)%8 == 0 {
+			return cometchattest.ServerErrorJSON
+		}
+		return cometchattest.None
+	})
+	h.start()
+	attempts := 0
+	for h.p.Poll(context.Background()) != nil {
+		attempts++
+		require.Less(t, attempts, 10)
+	}
+	assert.Equal(t, 2000, h.p.ledger.Remembered(), "every history call is known")
+	assert.Equal(t, t0.Unix()-30, h.p.ledger.Watermark, "the head read by the first attempt")
+	assert.LessOrEqual(t, h.fake.Requests(cometchat.EndpointListCalls), int64(20+attempts+4), "each page read about once")
+	h.fake.InjectSchedule(nil)
+	h.put(call("new", 1, "ended"))
+	h.poll()
+	assert.Equal(t, map[string]uint64{"ended": 1}, h.sums().Calls)
+}
+
+func TestCatchUpAfterAnOutageLongerThanTheDedupeSetUnderFaults(t *testing.T) {
+	h := newHarness(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	withState := func(c *Config) { c.StateFile = state; c.Capacity = 500; c.PerPage = 25; c.Overlap = time.Minute }
+	for i := range 100 {
+		h.put(call(fmt.Sprintf("h%03d", i), -int64(i+1)*60, "ended"))
+	}
+	h.start(withState)
+	h.poll()
+	// Down while 2,000 calls ended: four times the dedupe capacity, 80
+	// pages. Every eighth list request then fails.
+	for i := range 2000 {
+		h.put(call(fmt.Sprintf("down%04d", i), int64(i)*3, "rejected"))
+	}
+	h.now = h.now.Add(2 * time.Hour)
+	var n atomic.Int64
+	h.fake.InjectSchedule(func(r *http.Request, endpoint string) cometchattest.Fault {
+		if endpoint == cometchat.EndpointListCalls && n.Add(1)%8 == 0 {
+			return cometchattest.ServerErrorJSON
+		}
+		return cometchattest.None
+	})
+	h.start(withState)
+	before := listRequests(h)
+	attempts := 0
+	for h.p.Poll(context.Background()) != nil {
+		attempts++
+		require.Less(t, attempts, 30, "a catch-up that starts over at every failure never ends")
+	}
+	h.fake.InjectSchedule(nil)
+	h.poll()
+	assert.Equal(t, map[string]uint64{"rejected": 2000}, h.sums().Calls, "every call of the outage, once")
+	assert.Less(t, listRequests(h)-before, int64(3*80), "pages are not read again and again")
 }

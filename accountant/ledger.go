@@ -167,6 +167,11 @@ type ledgerScalars struct {
 	Learned        uint64 `json:"learned,omitempty"`
 	LearnedAtTotal uint64 `json:"learned_at_total,omitempty"`
 	Missing        int    `json:"missing,omitempty"`
+	// ResumePage is the page a head scan failed at: the pages above it
+	// were read. A first poll goes on from there; a later poll jumps there
+	// once it has read the new calls at the head. New calls only push the
+	// list down, so no entry can move above that page unread.
+	ResumePage int `json:"resume_page,omitempty"`
 	// Abandoned counts tracked calls dropped after Get Call kept answering
 	// not found.
 	Abandoned  uint64 `json:"abandoned"`
@@ -238,9 +243,9 @@ func (l *Ledger) Observe(c *cometchat.Call, m observeMode) (o Outcome, invalid i
 	ts := c.Timestamp()
 	if t, ok := l.tracked[id]; ok {
 		if final {
-			if ts == 0 {
-				ts = t.TS
-			}
+			// Remembered by the timestamp the call carries now: one that
+			// lost its timestamps goes to the undated set, which is not
+			// pruned by age, since later listings show it without one.
 			l.untrack(id)
 			return Counted, l.count(c, status, ts)
 		}

@@ -303,8 +303,18 @@ func (p *Poller) scan(ctx context.Context) error {
 	}
 	head, err := p.headScan(ctx, mode)
 	if err != nil {
-		p.ledger.Prune(p.cfg.Capacity, p.ledger.Watermark-p.overlap())
-		return err
+		// Keep the progress of a failed scan, or a long read under a
+		// flaky API never ends: the next scan goes on from the failed page
+		// (see ResumePage). Its watermark is kept too, the calls below it
+		// being found through the list total, which a first poll does
+		// not need and a server without a total cannot give.
+		l := p.ledger
+		l.ResumePage = head.failedPage
+		if head.first || l.LastTotal > 0 {
+			l.Watermark = max(l.Watermark, min(head.maxTS, now.Unix()+300))
+		}
+		l.changes.scalars = true
+		return err // no pruning: the calls below the failed page are unread
 	}
 	ongoingErr := p.scanOngoing(ctx, mode)
 	p.recheck(ctx, mode)
@@ -320,6 +330,12 @@ type headResult struct {
 	first        bool  // it was the first poll
 	stop         verdict
 	exhausted    bool // it read everything it could (see exhausted)
+	failedPage   int  // the page whose request failed
+	// learned counts the ids the head scan learned. They were all in the
+	// list when its total was read: calls that arrive later land on page 1,
+	// already read. The ongoing listing and Get Call, which run after it,
+	// may learn such later calls, so only these are set against the total.
+	learned int
 }
 
 // headScan reads the list from its head (newest first) until nextPage says
@@ -329,14 +345,19 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode) (headResult, er
 	res := headResult{minTS: math.MaxInt64, first: !l.Initialized}
 	cutoff := l.Watermark - p.overlap()
 	seen := map[string]bool{} // ids read in this scan -> learned in it
-	state := scanState{First: res.first}
-	for page := 1; ; page++ {
+	state := scanState{First: res.first, Resume: l.ResumePage}
+	start := 1
+	if res.first && l.ResumePage > 1 {
+		start = l.ResumePage
+	}
+	for page := start; ; page = following(page, state) {
 		pg, err := p.client.List(ctx, cometchat.ListOptions{Page: page, PerPage: p.cfg.PerPage})
 		if err != nil {
+			res.failedPage = page
 			return res, fmt.Errorf("listing calls, page %d: %w", page, err)
 		}
 		p.skipped(pg.Skipped)
-		if page == 1 {
+		if page == start {
 			p.foldTotal(pg.Pagination.Total, len(pg.Calls)+pg.Skipped)
 		}
 		f := pageFacts{Page: page, CurrentPage: pg.Pagination.CurrentPage, TotalPages: pg.Pagination.TotalPages,
@@ -364,11 +385,18 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode) (headResult, er
 		} else {
 			state.StalePages = 0
 		}
+		if f.Crossed || state.PastKnown > 0 {
+			state.PastKnown++
+		}
 		state.MissingLeft = l.Missing - int(l.Learned-l.LearnedAtTotal)
 		state.Full = l.Remembered() >= p.cfg.Capacity && (mode.backfillFrom == 0 || res.minTS < mode.backfillFrom)
-		state.MaxPages = p.cfg.Capacity/max(f.PerPage, 1) + 50
+		// Deep enough for the dedupe set (larger than its capacity while a
+		// catch-up holds its ids) and every call the total says is
+		// missing; beyond that the server is not a list that ends.
+		state.MaxPages = (max(p.cfg.Capacity, l.Remembered())+max(l.Missing, 0))/max(f.PerPage, 1) + 50
 		if v := nextPage(f, state); v != readOn {
 			res.stop, res.exhausted = v, exhausted(v, page, state.StalePages)
+			res.learned = int(l.Learned - l.LearnedAtTotal)
 			if v == stopIgnoresPage || v == stopStale || v == stopPageLimit {
 				level.Debug(p.cfg.Logger).Log("msg", "Head scan stopped early", "why", v, "page", page)
 			}
@@ -402,8 +430,9 @@ func (p *Poller) bookkeeping(head headResult, now time.Time) {
 	l := p.ledger
 	if head.exhausted {
 		// What the total still counts as missing is out of reach.
-		l.Missing = min(l.Missing, int(l.Learned-l.LearnedAtTotal))
+		l.Missing = min(l.Missing, head.learned)
 	}
+	l.ResumePage = 0
 	if head.first {
 		l.Initialized = true
 		l.Missing = int(l.Learned - l.LearnedAtTotal)
@@ -415,7 +444,12 @@ func (p *Poller) bookkeeping(head headResult, now time.Time) {
 		l.Watermark = wm
 	}
 	l.changes.scalars = true
-	l.Prune(p.cfg.Capacity, l.Watermark-p.overlap())
+	// Pruning raises the floor over what it drops; while the list total
+	// says calls are still unread below, they would fall under it. So a
+	// catch-up holds its ids until it is done, as a first poll does.
+	if l.Missing <= head.learned {
+		l.Prune(p.cfg.Capacity, l.Watermark-p.overlap())
+	}
 }
 
 // scanOngoing reads the status=ongoing listing, which shows calls in
