@@ -4,12 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,9 +54,12 @@ func (c *simClock) Add(d time.Duration) time.Time {
 
 // TestSimulation drives the real poller against the fake API with random
 // call lifecycles, faults in more than a tenth of requests, pages shifting
-// mid-scan and restarts (graceful, and kill -9 that loses everything since
-// the last save). At the end every counter must equal the ground truth
-// computed from the fake's own store.
+// mid-scan (by exactly one page, too), restarts (graceful, and kill -9
+// that loses everything since the last save), stretches of failing state
+// writes, identity changes by reload, calls whose Get Call keeps failing,
+// calls stuck ringing, final calls without timestamps and minutes that are
+// not numbers. At the end every published counter must equal the ground
+// truth computed from the fake's own store.
 //
 // Run other seeds with: go test ./accountant -run TestSimulation -sim.seed=N
 func TestSimulation(t *testing.T) {
@@ -70,19 +75,29 @@ func TestSimulation(t *testing.T) {
 
 	fake := cometchattest.New(key)
 	fake.DefaultPer = []int{10, 25, 50}[rng.IntN(3)]
+	fake.OmitCurrentPage = rng.IntN(2) == 0
+	perPage := []int{10, 25, 50, 100}[rng.IntN(4)]
+	served := min(perPage, fake.MaxPer) // calls on a full page
+	if fake.IgnorePerPage {
+		served = fake.DefaultPer
+	}
 	fake.IgnoreStatusFilter = rng.IntN(4) == 0
 	fake.RepeatAcrossPages = rng.IntN(3) == 0
 	fake.IgnorePerPage = rng.IntN(4) == 0
 	fake.TimeFilter = cometchattest.TimeFilter(rng.IntN(3))
+	if fake.IgnorePerPage {
+		served = fake.DefaultPer
+	}
 	fake.SetHang(2 * time.Second)
 	fake.SetRetryAfter("0.2")
 	srv := fake.Start()
 	defer srv.Close()
-	t.Logf("server: perPage default %d, ignores perPage %v, ignores status %v, repeats across pages %v",
-		fake.DefaultPer, fake.IgnorePerPage, fake.IgnoreStatusFilter, fake.RepeatAcrossPages)
+	t.Logf("server: perPage default %d, ignores perPage %v, ignores status %v, repeats across pages %v, omits current_page %v; poller perPage %d",
+		fake.DefaultPer, fake.IgnorePerPage, fake.IgnoreStatusFilter, fake.RepeatAcrossPages, fake.OmitCurrentPage, perPage)
 
 	traffic := cometchattest.NewTraffic(fake, seed)
 	traffic.CallsPerMinute = 120
+	traffic.Stuck, traffic.Poisoned, traffic.Undated = 0.01, 0.02, 0.02
 	traffic.SeedHistory(400, t0.Add(-48*time.Hour), t0.Add(-time.Hour))
 	for range 6 { // some calls in progress before the exporter starts
 		traffic.Step(clock.Add(2 * time.Second))
@@ -94,7 +109,9 @@ func TestSimulation(t *testing.T) {
 		requests  atomic.Int64
 	)
 	state := filepath.Join(t.TempDir(), "state.json")
-	newPoller := func() *Poller {
+	disk := &diskFull{}
+	identity := "sim-0"
+	newPoller := func(resume *Poller) *Poller {
 		api := cometchat.Config{BaseURL: srv.URL + "/v3", APIKey: key,
 			Timeout: 300 * time.Millisecond, MaxRetries: 1, MaxRetryWait: 10 * time.Millisecond,
 			Observe: func(i cometchat.RequestInfo) {
@@ -105,11 +122,50 @@ func TestSimulation(t *testing.T) {
 					reasonsMu.Unlock()
 				}
 			}}
-		p, err := NewPoller(Config{App: "sim", API: api, Now: clock.Now, StateFile: state,
-			Overlap: time.Minute, PerPage: 100, Capacity: 3000, MaxNotFound: 1000})
+		p, err := NewPoller(Config{App: "sim", Identity: identity, API: api, Now: clock.Now, StateFile: state,
+			Overlap: time.Minute, PerPage: perPage, Capacity: 3000, MaxNotFound: 1000, Interval: 5 * time.Second,
+			Resume: resume, diskFault: disk.fault})
 		require.NoError(t, err)
+		p.Adopt()
 		return p
 	}
+	// A kill -9 loses what was not saved: the state files go back to what
+	// they were when the poll began.
+	type files map[string][]byte
+	saveFiles := func() files {
+		out := files{}
+		for _, f := range []string{state, state + ".journal"} {
+			if b, err := os.ReadFile(f); err == nil {
+				out[f] = b
+			}
+		}
+		return out
+	}
+	restoreFiles := func(fs files) {
+		for _, f := range []string{state, state + ".journal"} {
+			if b, ok := fs[f]; ok {
+				require.NoError(t, os.WriteFile(f, b, 0o600))
+			} else {
+				os.Remove(f)
+			}
+		}
+	}
+	// Some calls' Get Call fails until the end: 5xx or a body without
+	// sessionId.
+	var getBroken atomic.Bool
+	getBroken.Store(true)
+	fake.InjectSchedule(func(r *http.Request, endpoint string) cometchattest.Fault {
+		if endpoint != cometchat.EndpointGetCall || !getBroken.Load() {
+			return cometchattest.None
+		}
+		switch h := fnv32(r.URL.Path); {
+		case h%40 == 0:
+			return cometchattest.ServerErrorJSON
+		case h%40 == 1:
+			return cometchattest.NoSessionID
+		}
+		return cometchattest.None
+	})
 
 	// History is what is final when the first poll succeeds.
 	history := map[string]bool{}
@@ -119,8 +175,9 @@ func TestSimulation(t *testing.T) {
 		}
 	}
 	fake.InjectRandom(0.15, seed, cometchattest.AllFaults...)
-	p := newPoller()
-	for p.Poll(context.Background()) != nil {
+	p := newPoller(nil)
+	for attempt := 0; p.Poll(context.Background()) != nil; attempt++ {
+		require.Less(t, attempt, 200, "the first poll never completed")
 	}
 
 	// Calls arrive while the poller pages: a third of requests first move
@@ -129,12 +186,25 @@ func TestSimulation(t *testing.T) {
 	var reqMu sync.Mutex
 	var killAfter atomic.Int64 // a kill -9 after this many more requests
 	var cancelPoll atomic.Pointer[context.CancelFunc]
+	var quiet atomic.Bool // no arrivals: a first poll after an identity change
+	var bursts atomic.Int64
 	fake.BeforeRequest = func(r *http.Request) {
 		reqMu.Lock()
 		step := reqRng.IntN(3) == 0
+		burst := reqRng.IntN(30) == 0 && bursts.Load() < 40
 		reqMu.Unlock()
+		q := r.URL.Query()
+		if quiet.Load() {
+			step, burst = false, false
+		}
 		if step {
 			traffic.Step(clock.Add(time.Second))
+		}
+		// Exactly one page of new calls between two page requests: the
+		// next page repeats the one before.
+		if burst && q.Get("status") == "" && q.Get("page") != "" && q.Get("page") != "1" && !strings.HasPrefix(r.URL.Path, "/v3/calls/") {
+			bursts.Add(1)
+			traffic.Burst(served, clock.Now())
 		}
 		if killAfter.Add(-1) == 0 {
 			if c := cancelPoll.Load(); c != nil {
@@ -143,14 +213,52 @@ func TestSimulation(t *testing.T) {
 		}
 	}
 
-	kills, restarts := 0, 0
-	for traffic.Created() < 5500 {
+	// writeOffUnseen: a first poll reads the list down to the dedupe
+	// capacity. A call still in progress further down is found only by the
+	// status=ongoing listing: one ringing, or any where the server ignores
+	// that filter, is never counted (README, Limits). For the ground truth
+	// it is history.
+	writeOffUnseen := func() {
+		for _, c := range fake.Calls() {
+			if _, tracked := p.ledger.tracked[c.SessionID]; !isFinal(c.Status) && !tracked && c.Timestamp() < p.ledger.Floor {
+				require.False(t, c.Status == "ongoing" && !fake.IgnoreStatusFilter, "ongoing call %s was missed with a working status filter", c.SessionID)
+				history[c.SessionID] = true
+			}
+		}
+	}
+	// firstStart runs a first poll to success with no arrivals, after
+	// which what was final is history. A restart whose state never got
+	// written (the disk was full since the identity changed) is one too.
+	firstStarts, createdAtFirstStart := 0, 0
+	firstStart := func() {
+		firstStarts++
+		createdAtFirstStart = traffic.Created()
+		quiet.Store(true)
+		history = map[string]bool{} // counting starts over: what is final now is history
+		for _, c := range fake.Calls() {
+			if isFinal(c.Status) {
+				history[c.SessionID] = true
+			}
+		}
+		for attempt := 0; p.Poll(context.Background()) != nil; attempt++ {
+			require.Less(t, attempt, 200, "a first poll never completed")
+		}
+		writeOffUnseen()
+		quiet.Store(false)
+	}
+	restart := func() {
+		p = newPoller(nil)
+		if !p.ledger.Initialized {
+			firstStart()
+		}
+	}
+	kills, restarts, switches, diskOutages := 0, 0, 0, 0
+	for traffic.Created()-createdAtFirstStart < 5200 {
 		traffic.Step(clock.Add(5 * time.Second))
 		switch x := rng.Float64(); {
 		case x < 0.03: // kill -9 mid-poll: the poll's work since the last save is lost
 			kills++
-			saved, err := os.ReadFile(state)
-			require.NoError(t, err)
+			saved := saveFiles()
 			ctx, cancel := context.WithCancel(context.Background())
 			cancelPoll.Store(&cancel)
 			killAfter.Store(1 + rng.Int64N(4))
@@ -158,25 +266,38 @@ func TestSimulation(t *testing.T) {
 			cancel()
 			cancelPoll.Store(nil)
 			killAfter.Store(0)
-			require.NoError(t, os.WriteFile(state, saved, 0o600))
-			p = newPoller()
+			restoreFiles(saved)
+			restart()
 		case x < 0.05: // graceful restart
 			restarts++
-			p = newPoller()
+			restart()
 			p.Poll(context.Background())
+		case x < 0.07: // the disk fills up for a while, or frees up
+			if !disk.on.Load() {
+				diskOutages++
+			}
+			disk.on.Store(!disk.on.Load())
+			p.Poll(context.Background())
+		case x < 0.10 && switches < 2: // a reload gives the app another identity
+			switches++
+			identity = fmt.Sprintf("sim-%d", switches)
+			p = newPoller(p)
+			firstStart()
 		default:
 			p.Poll(context.Background())
 		}
 	}
 
-	// Quiesce: no more faults or arrivals, every call ends, the poller
-	// catches up.
+	// Quiesce: no more faults or arrivals, every call ends, the disk has
+	// room, the poller catches up (re-checks back off up to 10 minutes).
 	fake.BeforeRequest = nil
 	fake.InjectRandom(0, seed)
+	getBroken.Store(false)
+	disk.on.Store(false)
 	traffic.FinishAll(clock.Add(5 * time.Second))
 	for i := 0; i < 5 || p.Snapshot().Tracked > 0; i++ {
-		require.Less(t, i, 50, "state did not drain: %d calls still tracked", p.Snapshot().Tracked)
-		clock.Add(5 * time.Second)
+		require.Less(t, i, 60, "state did not drain: %d calls still tracked", p.Snapshot().Tracked)
+		clock.Add(30 * time.Second)
 		p.Poll(context.Background())
 	}
 
@@ -185,14 +306,31 @@ func TestSimulation(t *testing.T) {
 		injected += n
 	}
 	total := fake.Requests(cometchat.EndpointListCalls) + fake.Requests(cometchat.EndpointGetCall)
-	t.Logf("%d calls (%d history), %d requests, %d faults injected (%v), %d kills, %d restarts, error reasons %v",
-		len(fake.Calls()), len(history), total, injected, fake.Injected(), kills, restarts, reasons)
+	t.Logf("%d calls (%d history), %d requests, %d faults injected (%v), %d kills, %d restarts, %d disk outages, %d identity changes, %d restarts that were first starts again, %d one-page bursts, error reasons %v",
+		len(fake.Calls()), len(history), total, injected, fake.Injected(), kills, restarts, diskOutages, switches, firstStarts-switches, bursts.Load(), reasons)
 	require.GreaterOrEqual(t, float64(injected)/float64(total), 0.10, "at least 10% of requests faulted")
 	require.GreaterOrEqual(t, len(fake.Calls())-len(history), 5000)
 	require.Positive(t, kills)
+	require.Positive(t, diskOutages)
+	require.Positive(t, bursts.Load())
+	require.Positive(t, disk.failed.Load(), "state writes failed at some point")
 
 	want := groundTruth(fake.Calls(), history)
 	got := p.Snapshot()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, c := range fake.Calls() { // which calls the ledger does not know
+			if history[c.SessionID] || !isFinal(c.Status) || p.ledger.Known(c.SessionID) {
+				continue
+			}
+			if ts := c.Timestamp(); ts == 0 || ts >= p.ledger.Floor {
+				t.Logf("unknown final call %s: status %s, initiated %d, ended %d (floor %d, watermark %d)",
+					c.SessionID, c.Status, c.InitiatedAt, c.EndedAt, p.ledger.Floor, p.ledger.Watermark)
+			}
+		}
+	})
 	assert.Equal(t, 0, got.Tracked, "no call stays tracked once final")
 	assert.Equal(t, len(want), len(got.Totals), "label sets")
 	for lb, w := range want {
@@ -242,8 +380,8 @@ func groundTruth(calls []cometchat.Call, history map[string]bool) map[Labels]*To
 			panic(fmt.Sprintf("generator produced status %q", c.Status))
 		}
 		t.Calls[st]++
-		t.AudioSeconds += c.AudioMinutes * 60
-		t.VideoSeconds += c.VideoMinutes * 60
+		t.AudioSeconds += finiteMinutes(c.AudioMinutes) * 60
+		t.VideoSeconds += finiteMinutes(c.VideoMinutes) * 60
 		for _, p := range c.Participants {
 			t.Participants[p.State]++
 		}
@@ -254,7 +392,7 @@ func groundTruth(calls []cometchat.Call, history map[string]bool) map[Labels]*To
 			t.Recordings++
 			t.RecordingSeconds += r.DurationMinutes * 60
 		}
-		if st == "ended" {
+		if st == "ended" && c.StartedAt > 0 { // undated calls have no length
 			t.Duration.Count++
 			t.Duration.Sum += float64(c.EndedAt - c.StartedAt)
 		}
@@ -262,4 +400,19 @@ func groundTruth(calls []cometchat.Call, history map[string]bool) map[Labels]*To
 		t.ParticipantsPerCall.Sum += float64(c.TotalParticipants)
 	}
 	return out
+}
+
+// finiteMinutes is the test's own reading of a minute value a counter can
+// take: a finite number from 0 to a week.
+func finiteMinutes(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > 7*24*60 {
+		return 0
+	}
+	return v
+}
+
+func fnv32(s string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return h.Sum32()
 }

@@ -3,6 +3,7 @@ package cometchat
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -114,6 +115,27 @@ func TestParticipantDurationSpellings(t *testing.T) {
 	require.NoError(t, err)
 	ps := p.Calls[0].Participants
 	assert.Equal(t, []float64{1.25, 0.5, 1.5}, []float64{ps[0].DurationMinutes, ps[1].DurationMinutes, ps[2].DurationMinutes})
+}
+
+func TestNumbersThatAreNotNumbers(t *testing.T) {
+	c, err := DecodeCall([]byte(`{"data":{"sessionId":"x","status":"ended",
+		"initiatedAt":"Infinity","startedAt":1e308,"endedAt":-5,
+		"totalAudioMinutes":"Infinity","totalVideoMinutes":"NaN","totalParticipants":1e308,
+		"participants":[{"uid":"a","joinedAt":"NaN","leftAt":99999999999999}]}}`))
+	require.NoError(t, err)
+	assert.Zero(t, c.InitiatedAt, "not a plausible Unix time: missing")
+	assert.Zero(t, c.StartedAt)
+	assert.Zero(t, c.EndedAt)
+	assert.Zero(t, c.Timestamp())
+	assert.True(t, math.IsInf(c.AudioMinutes, 1), "kept as sent: the accountant rejects it and counts the error")
+	assert.True(t, math.IsNaN(c.VideoMinutes))
+	assert.Equal(t, int64(math.MaxInt64), c.TotalParticipants, "beyond any cap, never Go's undefined conversion")
+	assert.Zero(t, c.Participants[0].JoinedAt)
+	assert.Zero(t, c.Participants[0].LeftAt)
+	c, err = DecodeCall([]byte(`{"data":{"sessionId":"y","initiatedAt":1692869395.7,"totalParticipants":"3"}}`))
+	require.NoError(t, err)
+	assert.Equal(t, int64(1692869395), c.InitiatedAt)
+	assert.Equal(t, int64(3), c.TotalParticipants)
 }
 
 func TestDecodeWrongShapes(t *testing.T) {
