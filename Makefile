@@ -43,6 +43,7 @@ fuzz:
 bench:
 	$(GO) test -run XXX -bench 'IdlePoll|Strategies' -benchtime 20x ./accountant
 	$(GO) test -run XXX -bench 'DecodeAndCount' -benchmem -count 3 ./accountant
+	$(GO) test -run XXX -bench 'StateWriteBusyPoll' -benchtime 200x -count 3 ./accountant
 	$(GO) test -run XXX -bench 'Metrics100Apps' -benchmem -count 5 ./collector
 	$(GO) test -run XXX -bench 'Backfill20k' -benchtime 1x .
 
