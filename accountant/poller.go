@@ -78,8 +78,8 @@ type Poller struct {
 	lastSuccess         time.Time
 	stateRecovered      bool
 	writeFailures       uint64
-	// polling is set while Poll runs with a live context: a request
-	// canceled because the poller is being stopped is not an API error.
+	// stopping is set once Run's context is done: a request canceled
+	// because the poller is being stopped is not an API error.
 	stopping atomic.Bool
 
 	snap      atomic.Pointer[Snapshot]

@@ -576,8 +576,9 @@ func (s *store) append(line []byte) error {
 	return nil
 }
 
-// moveAsideForNewIdentity is called when a running app's identity changed
-// by a reload: the files belong to the old identity.
+// startOver is called when a running app's identity changed by a reload:
+// the files belong to the old identity, so they are moved aside and the
+// next save starts a new generation.
 func (s *store) startOver(identity string, now time.Time) {
 	if _, err := os.Stat(s.path); err == nil {
 		if err := s.moveAside("other-identity", now, &errIdentity{file: s.identity, want: identity}); err != nil {
