@@ -253,8 +253,17 @@ func TestSimulation(t *testing.T) {
 		}
 	}
 	kills, restarts, switches, diskOutages := 0, 0, 0, 0
-	for traffic.Created()-createdAtFirstStart < 5200 {
+	for iter := 0; traffic.Created()-createdAtFirstStart < 5200; iter++ {
 		traffic.Step(clock.Add(5 * time.Second))
+		switch iter { // at least one stretch of failing writes in every run
+		case 40:
+			if !disk.on.Load() {
+				diskOutages++
+				disk.on.Store(true)
+			}
+		case 70:
+			disk.on.Store(false)
+		}
 		switch x := rng.Float64(); {
 		case x < 0.03: // kill -9 mid-poll: the poll's work since the last save is lost
 			kills++
