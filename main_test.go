@@ -358,9 +358,10 @@ func TestReloadConfigFile(t *testing.T) {
 	}, "alpha counts")
 
 	// Add beta with SIGHUP: alpha keeps its counters.
+	// b1 is beta's history: there before beta's first poll, never counted.
+	fakeB.Put(e2eCall("b1", time.Minute, "rejected"))
 	require.NoError(t, os.WriteFile(cfg, []byte("apps:\n"+appYAML("alpha", baseA)+appYAML("beta", baseB)), 0o600))
 	e.cmd.Process.Signal(syscall.SIGHUP)
-	fakeB.Put(e2eCall("b1", time.Minute, "rejected"))
 	eventually(t, 5*time.Second, func() bool {
 		_, m := e.metrics()
 		return m.sum("cometchat_up", map[string]string{"app": "beta"}) == 1
