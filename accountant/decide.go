@@ -75,8 +75,9 @@ func (v verdict) String() string { return verdictNames[v] }
 // the last one.
 const maxStalePages = 2
 
-// nextPage decides whether the head scan reads another page.
-func nextPage(f pageFacts, s scanState) verdict {
+// listEnd says whether a page is the last any scan can read: the end of
+// the list, or a server that served another page than the one asked for.
+func listEnd(f pageFacts) verdict {
 	switch {
 	case f.Entries == 0:
 		return stopEnd
@@ -86,6 +87,16 @@ func nextPage(f pageFacts, s scanState) verdict {
 		return stopEnd
 	case f.TotalPages == 0 && f.PerPage > 0 && f.Entries < f.PerPage:
 		return stopEnd
+	}
+	return readOn
+}
+
+// nextPage decides whether the head scan reads another page.
+func nextPage(f pageFacts, s scanState) verdict {
+	if v := listEnd(f); v != readOn {
+		return v
+	}
+	switch {
 	case f.CurrentPage == 0 && f.NewInScan == 0 && s.StalePages >= maxStalePages:
 		return stopStale
 	case s.First && s.Full:

@@ -54,6 +54,17 @@ func TestNextPage(t *testing.T) {
 	}
 }
 
+func TestListEnd(t *testing.T) {
+	page := pageFacts{Page: 2, CurrentPage: 2, TotalPages: 3, PerPage: 25, Entries: 25}
+	assert.Equal(t, readOn, listEnd(page))
+	page.Page, page.CurrentPage = 3, 3
+	assert.Equal(t, stopEnd, listEnd(page), "last of total_pages")
+	page.CurrentPage = 1
+	assert.Equal(t, stopIgnoresPage, listEnd(page), "asked for 3, served 1")
+	assert.Equal(t, stopEnd, listEnd(pageFacts{Page: 1, PerPage: 25, Entries: 7}), "short page, no total_pages")
+	assert.Equal(t, stopEnd, listEnd(pageFacts{Page: 1, PerPage: 25}), "empty page")
+}
+
 func TestFollowing(t *testing.T) {
 	assert.Equal(t, 2, following(1, scanState{}), "next page")
 	assert.Equal(t, 2, following(1, scanState{Resume: 9}), "not past known calls yet: read on")

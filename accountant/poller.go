@@ -488,7 +488,7 @@ func (p *Poller) scanOngoing(ctx context.Context, mode observeMode) error {
 		}
 		// Calls in progress are few: stop at the end, or at the first page
 		// that brings nothing new; Get Call covers what this misses.
-		if fresh == 0 || nextPage(f, scanState{First: true}) != readOn {
+		if fresh == 0 || listEnd(f) != readOn {
 			return nil
 		}
 	}

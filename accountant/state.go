@@ -362,7 +362,6 @@ func openStore(path, app, identity string, logger log.Logger, now time.Time) (s 
 		s.gen, s.seq, s.snapshotSize, s.lastWrite = sf.Gen, sf.Seq, int64(len(data)), sf.SavedAt
 		if sf.Version != StateVersion {
 			s.fresh() // rewrite in the current format
-			s.needSnapshot = true
 			return s, l, false, nil
 		}
 		err = s.replay(l)
@@ -587,7 +586,8 @@ func (s *store) startOver(identity string, now time.Time) {
 	}
 	s.identity = identity
 	s.fresh()
-	s.lastWrite = time.Time{}
+	// The app's counters start over, this store's among them.
+	s.lastWrite, s.written = time.Time{}, 0
 }
 
 func exists(path string) bool {
