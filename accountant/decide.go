@@ -140,6 +140,30 @@ func exhausted(v verdict, pagesRead, stalePages int) bool {
 	return false
 }
 
+// sweepDue reports whether this poll's head scan is a sweep: reading on
+// past what the last polls read, down to where the previous sweep began.
+// The list total finds the calls a scan left unread (see ledgerScalars,
+// Missing); a sweep is the backstop for whatever that estimate gets
+// wrong, at the cost of reading each call once more per period. It is
+// due at the first poll after a start (a kill can revert the state to
+// an older file) and then every period. A first poll reads everything
+// anyway.
+func sweepDue(initialized bool, last, now time.Time, every time.Duration) bool {
+	return initialized && (last.IsZero() || now.Sub(last) >= every)
+}
+
+// sweepCompleted reports whether a sweep that stopped so read all it had
+// to: down to where the previous one began, or as far as the list goes.
+// A sweep cut short by stale pages or the page limit is tried again at
+// the next poll.
+func sweepCompleted(v verdict) bool {
+	switch v {
+	case stopEnd, stopIgnoresPage, stopKnown, stopFloor, stopFull:
+		return true
+	}
+	return false
+}
+
 // checkResult is what a Get Call of a tracked call found.
 type checkResult int
 

@@ -123,3 +123,30 @@ func TestPlanRecheck(t *testing.T) {
 	assert.True(t, recheckDue(&Tracked{NextCheck: now.Unix()}, now))
 	assert.False(t, recheckDue(&Tracked{NextCheck: now.Unix() + 1}, now))
 }
+
+func TestSweepDue(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	cases := []struct {
+		name        string
+		initialized bool
+		last        time.Time
+		want        bool
+	}{
+		{"first poll: it reads everything anyway", false, time.Time{}, false},
+		{"first poll after a start", true, time.Time{}, true},
+		{"a period after the last sweep", true, now.Add(-time.Hour), true},
+		{"within the period", true, now.Add(-59 * time.Minute), false},
+	}
+	for _, tc := range cases {
+		assert.Equal(t, tc.want, sweepDue(tc.initialized, tc.last, now, time.Hour), tc.name)
+	}
+}
+
+func TestSweepCompleted(t *testing.T) {
+	for v, want := range map[verdict]bool{
+		stopEnd: true, stopIgnoresPage: true, stopKnown: true, stopFloor: true, stopFull: true,
+		stopStale: false, stopPageLimit: false,
+	} {
+		assert.Equal(t, want, sweepCompleted(v), v.String())
+	}
+}

@@ -590,3 +590,39 @@ func TestCatchUpAfterAnOutageLongerThanTheDedupeSetUnderFaults(t *testing.T) {
 	assert.Equal(t, map[string]uint64{"rejected": 2000}, h.sums().Calls, "every call of the outage, once")
 	assert.Less(t, listRequests(h)-before, int64(3*80), "pages are not read again and again")
 }
+
+// A call the scans miss, where the list total cannot reveal it (a server
+// without a total, a call listed long after its time), is counted by the
+// next sweep, once.
+func TestSweepCountsACallEveryScanMissed(t *testing.T) {
+	h := newHarness(t)
+	h.fake.OmitTotal = true
+	for i := range 30 { // history, 10 s apart
+		h.put(call(fmt.Sprintf("h%d", i), -3000+int64(i)*10, "ended"))
+	}
+	h.start(func(c *Config) { c.PerPage = 10 })
+	h.poll() // first poll: history; the sweep mark is its newest call
+	for i := range 30 {
+		h.put(call(fmt.Sprintf("a%d", i), int64(i)*10, "ended"))
+	}
+	h.poll()
+	require.Equal(t, uint64(30), h.sums().Calls["ended"])
+
+	for i := range 30 {
+		h.put(call(fmt.Sprintf("b%d", i), 1000+int64(i)*10, "ended"))
+	}
+	// Listed only now, 985 s after its time, below where a poll stops.
+	h.put(call("late", 15, "ended"))
+	h.poll()
+	require.Equal(t, uint64(60), h.sums().Calls["ended"], "a poll stops at the calls it knows")
+	h.now = h.now.Add(59 * time.Minute)
+	h.poll()
+	require.Equal(t, uint64(60), h.sums().Calls["ended"], "no sweep within the hour")
+
+	h.now = h.now.Add(time.Minute)
+	h.poll()
+	assert.Equal(t, uint64(61), h.sums().Calls["ended"], "the sweep an hour after the last one counts it")
+	h.now = h.now.Add(time.Hour)
+	h.poll()
+	assert.Equal(t, uint64(61), h.sums().Calls["ended"], "once")
+}

@@ -172,6 +172,10 @@ type ledgerScalars struct {
 	// once it has read the new calls at the head. New calls only push the
 	// list down, so no entry can move above that page unread.
 	ResumePage int `json:"resume_page,omitempty"`
+	// SweepMark is the newest call timestamp the last completed sweep (or
+	// the first poll) read: a sweep reads down to it, so that a call any
+	// scan since missed (a gap the list total did not reveal) is found.
+	SweepMark int64 `json:"sweep_mark,omitempty"`
 	// Abandoned counts tracked calls dropped after Get Call kept answering
 	// not found.
 	Abandoned  uint64 `json:"abandoned"`

@@ -42,6 +42,11 @@ type Config struct {
 	// MaxNotFound: a tracked call for which Get Call answers not found this
 	// many checks in a row is dropped without being counted.
 	MaxNotFound int
+	// SweepEvery: at most this long after the last sweep (and at the first
+	// poll after a start), a poll's head scan reads on past the calls the
+	// last polls read, down to where the previous sweep began. A call the
+	// scans missed is counted then. See sweepDue.
+	SweepEvery time.Duration
 	// StateFile, when set, persists the ledger across restarts.
 	StateFile string
 	Logger    log.Logger
@@ -78,6 +83,9 @@ type Poller struct {
 	lastSuccess         time.Time
 	stateRecovered      bool
 	writeFailures       uint64
+	// lastSweep is when the last sweep completed; zero until one has since
+	// the start.
+	lastSweep time.Time
 	// stopping is set once Run's context is done: a request canceled
 	// because the poller is being stopped is not an API error.
 	stopping atomic.Bool
@@ -105,6 +113,9 @@ func NewPoller(cfg Config) (*Poller, error) {
 	}
 	if cfg.MaxNotFound <= 0 {
 		cfg.MaxNotFound = 20
+	}
+	if cfg.SweepEvery <= 0 {
+		cfg.SweepEvery = time.Hour
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = log.NewNopLogger()
@@ -301,7 +312,8 @@ func (p *Poller) scan(ctx context.Context) error {
 	if !p.ledger.Initialized && p.cfg.Backfill > 0 {
 		mode.backfillFrom = now.Add(-p.cfg.Backfill).Unix()
 	}
-	head, err := p.headScan(ctx, mode)
+	sweep := sweepDue(p.ledger.Initialized, p.lastSweep, now, p.cfg.SweepEvery)
+	head, err := p.headScan(ctx, mode, sweep)
 	if err != nil {
 		// Keep the progress of a failed scan, or a long read under a
 		// flaky API never ends: the next scan goes on from the failed page
@@ -319,6 +331,9 @@ func (p *Poller) scan(ctx context.Context) error {
 	ongoingErr := p.scanOngoing(ctx, mode)
 	p.recheck(ctx, mode)
 	p.bookkeeping(head, now)
+	if (sweep || head.first) && sweepCompleted(head.stop) {
+		p.lastSweep = now
+	}
 	return ongoingErr
 }
 
@@ -328,6 +343,7 @@ func (p *Poller) overlap() int64 { return int64(p.cfg.Overlap / time.Second) }
 type headResult struct {
 	maxTS, minTS int64 // of the calls read; minTS is MaxInt64 when none had one
 	first        bool  // it was the first poll
+	sweep        bool  // it was a sweep
 	stop         verdict
 	exhausted    bool // it read everything it could (see exhausted)
 	failedPage   int  // the page whose request failed
@@ -339,11 +355,15 @@ type headResult struct {
 }
 
 // headScan reads the list from its head (newest first) until nextPage says
-// stop.
-func (p *Poller) headScan(ctx context.Context, mode observeMode) (headResult, error) {
+// stop. A sweep reads on past what the last polls read, down to where the
+// previous sweep began (SweepMark).
+func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (headResult, error) {
 	l := p.ledger
-	res := headResult{minTS: math.MaxInt64, first: !l.Initialized}
+	res := headResult{minTS: math.MaxInt64, first: !l.Initialized, sweep: sweep}
 	cutoff := l.Watermark - p.overlap()
+	if sweep {
+		cutoff = min(cutoff, l.SweepMark-p.overlap())
+	}
 	seen := map[string]bool{} // ids read in this scan -> learned in it
 	state := scanState{First: res.first, Resume: l.ResumePage}
 	start := 1
@@ -439,6 +459,11 @@ func (p *Poller) bookkeeping(head headResult, now time.Time) {
 		if head.stop != stopEnd && head.minTS != math.MaxInt64 {
 			l.setFloor(head.minTS + 1)
 		}
+	}
+	if (head.first || head.sweep) && sweepCompleted(head.stop) {
+		// Every call above what this scan read first has been read now;
+		// the next sweep reads down to here.
+		l.SweepMark = max(l.SweepMark, min(head.maxTS, now.Unix()+300))
 	}
 	if wm := min(head.maxTS, now.Unix()+300); wm > l.Watermark {
 		l.Watermark = wm

@@ -58,6 +58,8 @@ type Server struct {
 	MaxPer             int // perPage cap (100)
 	// OmitCurrentPage leaves meta.pagination.current_page out.
 	OmitCurrentPage bool
+	// OmitTotal leaves meta.pagination.total and total_pages out.
+	OmitTotal bool
 
 	faults *faults
 
@@ -283,6 +285,10 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.OmitCurrentPage {
 		delete(pagination, "current_page")
+	}
+	if s.OmitTotal {
+		delete(pagination, "total")
+		delete(pagination, "total_pages")
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "meta": map[string]any{"pagination": pagination}})
 }
