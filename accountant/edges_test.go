@@ -188,7 +188,7 @@ func TestNonFiniteNumbersNeverReachACounter(t *testing.T) {
 	h.start(func(c *Config) { c.StateFile = state })
 	h.poll()
 	for i, raw := range []string{
-		`{"sessionId":"inf","type":"audio","mode":"call","receiverType":"user","status":"ended","initiatedAt":%d,"startedAt":%d,"endedAt":%d,"totalAudioMinutes":"Infinity","totalVideoMinutes":2}`,
+		`{"sessionId":"inf","type":"audio","mode":"call","receiverType":"user","status":"ended","initiatedAt":%d,"startedAt":%d,"endedAt":%d,"totalAudioMinutes":"Infinity","totalVideoMinutes":2,"participants":[{"state":"ended","totalAudioMinutes":"Infinity"},{"state":"ended","totalAudioMinutes":0.5}]}`,
 		`{"sessionId":"huge","type":"audio","mode":"call","receiverType":"user","status":"ended","initiatedAt":%d,"startedAt":%d,"endedAt":%d,"totalAudioMinutes":1e308,"totalParticipants":"Infinity"}`,
 		`{"sessionId":"nan","type":"audio","mode":"call","receiverType":"user","status":"ended","initiatedAt":%d,"startedAt":%d,"endedAt":%d,"totalAudioMinutes":"NaN","recordings":[{"rid":"r","duration":-5}]}`,
 		`{"sessionId":"ok","type":"audio","mode":"call","receiverType":"user","status":"ended","initiatedAt":%d,"startedAt":%d,"endedAt":%d,"totalAudioMinutes":1.5}`,
@@ -205,10 +205,41 @@ func TestNonFiniteNumbersNeverReachACounter(t *testing.T) {
 	assert.Equal(t, uint64(3), s.API.Errors["invalid_call"], "one per call with unusable values")
 	assert.Zero(t, s.State.Failures, "the state stays writable")
 	for _, tt := range s.Totals {
-		for _, v := range []float64{tt.AudioSeconds, tt.VideoSeconds, tt.RecordingSeconds, tt.Duration.Sum, tt.ParticipantsPerCall.Sum} {
+		for _, v := range []float64{tt.AudioSeconds, tt.VideoSeconds, tt.ParticipantAudioSeconds, tt.ParticipantVideoSeconds,
+			tt.RecordingSeconds, tt.Duration.Sum, tt.ParticipantsPerCall.Sum} {
 			assert.False(t, math.IsInf(v, 0) || math.IsNaN(v))
 		}
 	}
+	assert.Equal(t, 30.0, s.Totals[Labels{"audio", "call", "user"}].ParticipantAudioSeconds, "only the finite participant's half minute")
+}
+
+// The call-level minutes and the participants' sum are two figures: a
+// group call of 19 s where two participants talked 0.6 and 0.5 minutes
+// (the reference's own example shape) counts 19 s in one and 66 s in the
+// other; neither is derived from the other when one is missing.
+func TestTwoMinuteFigures(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	h.poll()
+	at := t0.Unix() + 10
+	for _, raw := range []string{
+		`{"sessionId":"wall","type":"audio","mode":"call","receiverType":"group","status":"ended","initiatedAt":%d,"startedAt":%d,"endedAt":%d,"totalAudioMinutes":0.31666666666666665,"hasTranscription":true,
+		  "participants":[{"state":"ended","totalAudioMinutes":0.6},{"state":"ended","totalAudioMinutes":0.5},{"state":"unanswered"}]}`,
+		`{"sessionId":"only-participants","type":"audio","mode":"call","receiverType":"group","status":"ended","initiatedAt":%d,"startedAt":%d,"endedAt":%d,
+		  "participants":[{"state":"ended","totalAudioMinutes":1,"totalVideoMinutes":2}]}`,
+		`{"sessionId":"only-call","type":"audio","mode":"call","receiverType":"group","status":"ended","initiatedAt":%d,"startedAt":%d,"endedAt":%d,"totalVideoMinutes":3,"hasTranscription":false}`,
+	} {
+		at++
+		require.NoError(t, h.fake.PutRaw([]byte(fmt.Sprintf(raw, at, at, at+19))))
+	}
+	h.poll()
+	got := h.p.Snapshot().Totals[Labels{"audio", "call", "group"}]
+	require.NotNil(t, got)
+	assert.InDelta(t, 19.0, got.AudioSeconds, 1e-9, "call level: the call's 19 s as reported")
+	assert.InDelta(t, 180.0, got.VideoSeconds, 1e-9)
+	assert.InDelta(t, (0.6+0.5+1)*60, got.ParticipantAudioSeconds, 1e-9, "participants: 0.6 + 0.5 + 1 minutes")
+	assert.InDelta(t, 120.0, got.ParticipantVideoSeconds, 1e-9)
+	assert.Equal(t, uint64(1), got.CallsTranscribed)
 }
 
 func TestStateBelongsToTheAppsIdentity(t *testing.T) {

@@ -70,15 +70,22 @@ func (h *Histogram) Cumulative(bounds []float64) map[float64]uint64 {
 
 // Totals are the counters of finished calls with one label set.
 type Totals struct {
-	Calls               map[string]uint64 `json:"calls"`        // by final status
-	Participants        map[string]uint64 `json:"participants"` // by participant state
-	AudioSeconds        float64           `json:"audio_seconds"`
-	VideoSeconds        float64           `json:"video_seconds"`
-	CallsRecorded       uint64            `json:"calls_recorded"`
-	Recordings          uint64            `json:"recordings"`
-	RecordingSeconds    float64           `json:"recording_seconds"`
-	Duration            Histogram         `json:"duration"`
-	ParticipantsPerCall Histogram         `json:"participants_per_call"`
+	Calls        map[string]uint64 `json:"calls"`        // by final status
+	Participants map[string]uint64 `json:"participants"` // by participant state
+	// AudioSeconds and VideoSeconds are the call-level totalAudioMinutes
+	// and totalVideoMinutes x 60, exactly as reported; the Participant
+	// figures are the sums over the call's participant entries. The API
+	// reference is ambiguous about which one is what (see README).
+	AudioSeconds            float64   `json:"audio_seconds"`
+	VideoSeconds            float64   `json:"video_seconds"`
+	ParticipantAudioSeconds float64   `json:"participant_audio_seconds,omitempty"`
+	ParticipantVideoSeconds float64   `json:"participant_video_seconds,omitempty"`
+	CallsRecorded           uint64    `json:"calls_recorded"`
+	CallsTranscribed        uint64    `json:"calls_transcribed,omitempty"`
+	Recordings              uint64    `json:"recordings"`
+	RecordingSeconds        float64   `json:"recording_seconds"`
+	Duration                Histogram `json:"duration"`
+	ParticipantsPerCall     Histogram `json:"participants_per_call"`
 }
 
 func newTotals() *Totals {
@@ -358,13 +365,18 @@ func (l *Ledger) count(c *cometchat.Call, status string, ts int64) (invalid int)
 		}
 	}
 	t.Calls[status]++
-	add(&t.AudioSeconds, c.AudioMinutesOrSum())
-	add(&t.VideoSeconds, c.VideoMinutesOrSum())
+	add(&t.AudioSeconds, c.AudioMinutes)
+	add(&t.VideoSeconds, c.VideoMinutes)
 	for _, p := range c.Participants {
 		t.Participants[normalize(p.State, ParticipantStates)]++
+		add(&t.ParticipantAudioSeconds, p.AudioMinutes)
+		add(&t.ParticipantVideoSeconds, p.VideoMinutes)
 	}
 	if c.HasRecording {
 		t.CallsRecorded++
+	}
+	if c.HasTranscription {
+		t.CallsTranscribed++
 	}
 	for _, r := range c.Recordings {
 		t.Recordings++

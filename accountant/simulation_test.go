@@ -329,6 +329,12 @@ func TestSimulation(t *testing.T) {
 	require.Positive(t, disk.failed.Load(), "state writes failed at some point")
 
 	want := groundTruth(fake.Calls(), history)
+	var callAudio, participantAudio float64
+	for _, w := range want {
+		callAudio += w.AudioSeconds + w.VideoSeconds
+		participantAudio += w.ParticipantAudioSeconds + w.ParticipantVideoSeconds
+	}
+	require.Greater(t, participantAudio, 1.2*callAudio, "the traffic makes the two minute figures differ")
 	got := p.Snapshot()
 	t.Cleanup(func() {
 		if !t.Failed() {
@@ -359,7 +365,10 @@ func TestSimulation(t *testing.T) {
 		}
 		assert.InDelta(t, w.AudioSeconds, g.AudioSeconds, 1e-6*math.Max(1, w.AudioSeconds), "%+v audio", lb)
 		assert.InDelta(t, w.VideoSeconds, g.VideoSeconds, 1e-6*math.Max(1, w.VideoSeconds), "%+v video", lb)
+		assert.InDelta(t, w.ParticipantAudioSeconds, g.ParticipantAudioSeconds, 1e-6*math.Max(1, w.ParticipantAudioSeconds), "%+v participant audio", lb)
+		assert.InDelta(t, w.ParticipantVideoSeconds, g.ParticipantVideoSeconds, 1e-6*math.Max(1, w.ParticipantVideoSeconds), "%+v participant video", lb)
 		assert.Equal(t, w.CallsRecorded, g.CallsRecorded, "%+v recorded", lb)
+		assert.Equal(t, w.CallsTranscribed, g.CallsTranscribed, "%+v transcribed", lb)
 		assert.Equal(t, w.Recordings, g.Recordings, "%+v recordings", lb)
 		assert.InDelta(t, w.RecordingSeconds, g.RecordingSeconds, 1e-6*math.Max(1, w.RecordingSeconds), "%+v recording seconds", lb)
 		assert.Equal(t, w.Duration.Count, g.Duration.Count, "%+v duration count", lb)
@@ -397,9 +406,14 @@ func groundTruth(calls []cometchat.Call, history map[string]bool) map[Labels]*To
 		t.VideoSeconds += finiteMinutes(c.VideoMinutes) * 60
 		for _, p := range c.Participants {
 			t.Participants[p.State]++
+			t.ParticipantAudioSeconds += finiteMinutes(p.AudioMinutes) * 60
+			t.ParticipantVideoSeconds += finiteMinutes(p.VideoMinutes) * 60
 		}
 		if c.HasRecording {
 			t.CallsRecorded++
+		}
+		if c.HasTranscription {
+			t.CallsTranscribed++
 		}
 		for _, r := range c.Recordings {
 			t.Recordings++

@@ -22,13 +22,19 @@ var (
 	callsDesc = desc("cometchat_calls_total",
 		"Calls that reached a final status, counted once each, by final status.", "status")
 	audioDesc = desc("cometchat_call_audio_seconds_total",
-		"Audio participant-seconds (totalAudioMinutes x 60) of finished calls.")
+		"Call-level totalAudioMinutes x 60 of finished calls, as the API reports it.")
 	videoDesc = desc("cometchat_call_video_seconds_total",
-		"Video participant-seconds (totalVideoMinutes x 60) of finished calls.")
+		"Call-level totalVideoMinutes x 60 of finished calls, as the API reports it.")
+	participantAudioDesc = desc("cometchat_participant_audio_seconds_total",
+		"Sum over the participant entries of finished calls of their totalAudioMinutes x 60.")
+	participantVideoDesc = desc("cometchat_participant_video_seconds_total",
+		"Sum over the participant entries of finished calls of their totalVideoMinutes x 60.")
 	participantsDesc = desc("cometchat_participants_total",
 		"Participant entries of finished calls, by participant state.", "state")
 	recordedDesc = desc("cometchat_calls_recorded_total",
 		"Finished calls that have a recording.")
+	transcribedDesc = desc("cometchat_calls_transcribed_total",
+		"Finished calls that have a transcription.")
 	recordingsDesc = desc("cometchat_recordings_total",
 		"Recording entries of finished calls.")
 	recordingSecondsDesc = desc("cometchat_recording_seconds_total",
@@ -85,8 +91,8 @@ func New(f func() []*accountant.Snapshot) *Collector {
 
 // Describe sends every descriptor.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{callsDesc, audioDesc, videoDesc, participantsDesc,
-		recordedDesc, recordingsDesc, recordingSecondsDesc, durationDesc, callParticipantsDesc,
+	for _, d := range []*prometheus.Desc{callsDesc, audioDesc, videoDesc, participantAudioDesc, participantVideoDesc, participantsDesc,
+		recordedDesc, transcribedDesc, recordingsDesc, recordingSecondsDesc, durationDesc, callParticipantsDesc,
 		activeDesc, activeParticipantsDesc, upDesc, lastPollDesc, intervalDesc, trackedDesc, abandonedDesc, recoveredDesc,
 		stateWriteDesc, stateFailuresDesc, stateBytesDesc,
 		requestsDesc, errorsDesc, latencyDesc} {
@@ -165,7 +171,10 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 		}
 		counter(audioDesc, t.AudioSeconds, lv...)
 		counter(videoDesc, t.VideoSeconds, lv...)
+		counter(participantAudioDesc, t.ParticipantAudioSeconds, lv...)
+		counter(participantVideoDesc, t.ParticipantVideoSeconds, lv...)
 		counter(recordedDesc, float64(t.CallsRecorded), lv...)
+		counter(transcribedDesc, float64(t.CallsTranscribed), lv...)
 		counter(recordingsDesc, float64(t.Recordings), lv...)
 		counter(recordingSecondsDesc, t.RecordingSeconds, lv...)
 		ch <- prometheus.MustNewConstHistogram(durationDesc, t.Duration.Count, t.Duration.Sum,

@@ -23,13 +23,16 @@ import (
 func testSnapshot() *accountant.Snapshot {
 	lb := accountant.Labels{CallType: "video", Mode: "meet", ReceiverType: "group"}
 	t := &accountant.Totals{
-		Calls:            map[string]uint64{"ended": 3, "unanswered": 1},
-		Participants:     map[string]uint64{"ended": 7, "unanswered": 2},
-		AudioSeconds:     0,
-		VideoSeconds:     1234.5,
-		CallsRecorded:    1,
-		Recordings:       2,
-		RecordingSeconds: 90,
+		Calls:        map[string]uint64{"ended": 3, "unanswered": 1},
+		Participants: map[string]uint64{"ended": 7, "unanswered": 2},
+		AudioSeconds: 0,
+		VideoSeconds: 1234.5,
+		// Two participants were in the call the whole time.
+		ParticipantVideoSeconds: 2469,
+		CallsRecorded:           1,
+		CallsTranscribed:        1,
+		Recordings:              2,
+		RecordingSeconds:        90,
 		Duration: accountant.Histogram{
 			Buckets: []uint64{0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, Count: 3, Sum: 21650,
 		},
@@ -73,7 +76,7 @@ func TestCollectorAlwaysEmitsUp(t *testing.T) {
 # TYPE cometchat_up gauge
 cometchat_up{app="fresh"} 0
 `), "cometchat_up"))
-	assert.Equal(t, 6+12*21, testutil.CollectAndCount(c), // a histogram is one metric here
+	assert.Equal(t, 6+12*24, testutil.CollectAndCount(c), // a histogram is one metric here
 		"up, last poll, interval, tracked, abandoned, recovered, and the 12 known label sets at zero; no request series yet")
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)

@@ -64,7 +64,9 @@ func TestListDecodesReferenceQuirks(t *testing.T) {
 	group := page.Calls[0]
 	assert.Equal(t, "group", group.ReceiverType)
 	assert.Equal(t, int64(1692869395), group.Timestamp())
-	assert.InDelta(t, 0.31666666666666665, group.AudioMinutesOrSum(), 1e-12)
+	assert.InDelta(t, 0.31666666666666665, group.AudioMinutes, 1e-12)
+	assert.InDelta(t, 0.16666666666666666, group.Participants[0].AudioMinutes, 1e-12)
+	assert.False(t, group.HasTranscription)
 	assert.Equal(t, "00:00:19", group.TotalDuration)
 	assert.Equal(t, int64(2), group.TotalParticipants)
 	require.Len(t, group.Participants, 5)
@@ -75,8 +77,8 @@ func TestListDecodesReferenceQuirks(t *testing.T) {
 	odd := page.Calls[1]
 	assert.Equal(t, "cancelled", odd.Status)
 	assert.Equal(t, int64(1692869000), odd.InitiatedAt, "a float timestamp is read as seconds")
-	assert.Zero(t, odd.AudioMinutesOrSum(), "null audio minutes, none on participants")
-	assert.Equal(t, 2.5, odd.VideoMinutesOrSum(), "a numeric string is read as a number")
+	assert.Zero(t, odd.AudioMinutes, "null audio minutes")
+	assert.Equal(t, 2.5, odd.VideoMinutes, "a numeric string is read as a number")
 	assert.Equal(t, int64(1), odd.TotalParticipants)
 	assert.True(t, odd.HasRecording)
 	assert.Equal(t, "12345", odd.Participants[0].DeviceID)
@@ -101,12 +103,20 @@ func TestGetDecodesCall(t *testing.T) {
 	assert.Len(t, call.Participants, 3)
 }
 
-func TestMinutesFallBackToParticipants(t *testing.T) {
-	p, err := DecodePage([]byte(`{"data":[{"sessionId":"a","participants":[
-		{"totalAudioMinutes":1.5,"totalVideoMinutes":0.5},{"totalAudioMinutes":2}]}]}`))
+// The call-level minutes and the participants' minutes are two figures;
+// neither is derived from the other, even when one is missing.
+func TestMinutesKeptAsReported(t *testing.T) {
+	p, err := DecodePage([]byte(`{"data":[
+		{"sessionId":"a","hasTranscription":true,"participants":[{"totalAudioMinutes":1.5,"totalVideoMinutes":0.5},{"totalAudioMinutes":2}]},
+		{"sessionId":"b","totalAudioMinutes":0.25,"participants":[]}]}`))
 	require.NoError(t, err)
-	assert.Equal(t, 3.5, p.Calls[0].AudioMinutesOrSum())
-	assert.Equal(t, 0.5, p.Calls[0].VideoMinutesOrSum())
+	a, b := p.Calls[0], p.Calls[1]
+	assert.Zero(t, a.AudioMinutes, "no call-level value: not the participants' sum")
+	assert.Zero(t, a.VideoMinutes)
+	assert.Equal(t, []float64{1.5, 2}, []float64{a.Participants[0].AudioMinutes, a.Participants[1].AudioMinutes})
+	assert.True(t, a.HasTranscription)
+	assert.Equal(t, 0.25, b.AudioMinutes)
+	assert.False(t, b.HasTranscription)
 }
 
 func TestParticipantDurationSpellings(t *testing.T) {

@@ -41,8 +41,6 @@ func FuzzDecodePage(f *testing.F) {
 				t.Fatalf("a call without sessionId was returned")
 			}
 			c.Timestamp()
-			c.AudioMinutesOrSum()
-			c.VideoMinutesOrSum()
 		}
 		if p.Skipped < 0 {
 			t.Fatalf("negative skipped count")

@@ -33,13 +33,9 @@ type Call struct {
 	TotalDuration     string        `json:"totalDuration"`
 	TotalParticipants int64         `json:"totalParticipants"`
 	HasRecording      bool          `json:"hasRecording"`
+	HasTranscription  bool          `json:"hasTranscription"`
 	Participants      []Participant `json:"participants"`
 	Recordings        []Recording   `json:"recordings"`
-
-	// hasAudio and hasVideo record whether the call-level minute fields were
-	// present at all, so that the accountant can fall back to the sum over
-	// participants when they are not.
-	hasAudio, hasVideo bool
 }
 
 // Participant is one participant entry of a call. Invited users who never
@@ -78,32 +74,6 @@ func (c *Call) Timestamp() int64 {
 	}
 }
 
-// AudioMinutesOrSum is totalAudioMinutes, or the sum over participants when
-// the call-level field is absent.
-func (c *Call) AudioMinutesOrSum() float64 {
-	if c.hasAudio {
-		return c.AudioMinutes
-	}
-	var s float64
-	for _, p := range c.Participants {
-		s += p.AudioMinutes
-	}
-	return s
-}
-
-// VideoMinutesOrSum is totalVideoMinutes, or the sum over participants when
-// the call-level field is absent.
-func (c *Call) VideoMinutesOrSum() float64 {
-	if c.hasVideo {
-		return c.VideoMinutes
-	}
-	var s float64
-	for _, p := range c.Participants {
-		s += p.VideoMinutes
-	}
-	return s
-}
-
 // wireCall mirrors Call with lenient field types. It is decoded in one
 // pass; a field of the wrong JSON type (an object where a list belongs)
 // is left empty rather than failing the call.
@@ -118,12 +88,13 @@ type wireCall struct {
 	InitiatedAt       flexFloat         `json:"initiatedAt"`
 	StartedAt         flexFloat         `json:"startedAt"`
 	EndedAt           flexFloat         `json:"endedAt"`
-	AudioMinutes      *flexFloat        `json:"totalAudioMinutes"`
-	VideoMinutes      *flexFloat        `json:"totalVideoMinutes"`
+	AudioMinutes      flexFloat         `json:"totalAudioMinutes"`
+	VideoMinutes      flexFloat         `json:"totalVideoMinutes"`
 	DurationMinutes   flexFloat         `json:"totalDurationInMinutes"`
 	TotalDuration     flexString        `json:"totalDuration"`
 	TotalParticipants flexFloat         `json:"totalParticipants"`
 	HasRecording      flexBool          `json:"hasRecording"`
+	HasTranscription  flexBool          `json:"hasTranscription"`
 	Participants      []wireParticipant `json:"participants"`
 	Recordings        []wireRecording   `json:"recordings"`
 }
@@ -186,13 +157,10 @@ func (w *wireCall) call() Call {
 		DurationMinutes:   float64(w.DurationMinutes),
 		TotalDuration:     string(w.TotalDuration),
 		TotalParticipants: toInt(w.TotalParticipants),
+		AudioMinutes:      float64(w.AudioMinutes),
+		VideoMinutes:      float64(w.VideoMinutes),
 		HasRecording:      bool(w.HasRecording),
-	}
-	if w.AudioMinutes != nil {
-		c.AudioMinutes, c.hasAudio = float64(*w.AudioMinutes), true
-	}
-	if w.VideoMinutes != nil {
-		c.VideoMinutes, c.hasVideo = float64(*w.VideoMinutes), true
+		HasTranscription:  bool(w.HasTranscription),
 	}
 	for _, p := range w.Participants {
 		if p == (wireParticipant{}) {

@@ -396,7 +396,7 @@ func render(e *entry) any {
 		"totalDuration":          clock(c.EndedAt - c.StartedAt),
 		"totalParticipants":      c.TotalParticipants,
 		"hasRecording":           c.HasRecording,
-		"hasTranscription":       false,
+		"hasTranscription":       c.HasTranscription,
 		"mid":                    fmt.Sprintf("m-%d", e.seq),
 		"metaData":               []any{},
 		"tags":                   []any{},

@@ -222,6 +222,18 @@ func (t *Traffic) finish(c *cometchat.Call, outcome string, now time.Time) {
 			joined++
 		}
 		c.TotalParticipants = int64(joined)
+		// The call-level minutes come in both shapes the reference shows:
+		// mostly the wall-clock length of the call, as in its examples,
+		// sometimes the participants' sum, as its prose says.
+		if r.Float64() < 0.7 {
+			length := float64(c.EndedAt-c.StartedAt) / 60
+			if c.Type == "video" {
+				c.AudioMinutes, c.VideoMinutes = 0, length
+			} else {
+				c.AudioMinutes, c.VideoMinutes = length, 0
+			}
+		}
+		c.HasTranscription = r.Float64() < 0.2
 		if (c.Type == "video" || c.ReceiverType == "group") && r.Float64() < 0.3 {
 			c.HasRecording = true
 			length := float64(c.EndedAt-c.StartedAt) / 60
