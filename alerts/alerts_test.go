@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,8 +67,48 @@ func loadYAML(t *testing.T, path string, v any) {
 	require.NoError(t, yaml.Unmarshal(b, v), path)
 }
 
-var required = []string{"CometChatExporterDown", "CometChatAPIAuthFailing", "CometChatPollStale",
-	"CometChatAPIRateLimited", "CometChatUnansweredCallsSpike", "CometChatRejectedCallsSpike", "CometChatCallsDropped"}
+var required = []string{"CometChatExporterDown", "CometChatExporterInstanceDown", "CometChatAPIAuthFailing",
+	"CometChatPollStale", "CometChatNeverPolled", "CometChatAPIRateLimited", "CometChatUnansweredCallsSpike",
+	"CometChatRejectedCallsSpike", "CometChatCallsDropped", "CometChatStateWritesFailing",
+	"CometChatConfigReloadFailed", "CometChatStateRecovered", "CometChatCallsAbandoned"}
+
+// Alerts whose value carries nothing (a condition that holds), and alerts
+// about a whole process, which has no app label.
+var (
+	valueless = map[string]bool{"CometChatExporterDown": true, "CometChatExporterInstanceDown": true,
+		"CometChatNeverPolled": true, "CometChatConfigReloadFailed": true, "CometChatStateRecovered": true}
+	appless = map[string]bool{"CometChatExporterDown": true, "CometChatExporterInstanceDown": true,
+		"CometChatConfigReloadFailed": true}
+)
+
+var update = flag.Bool("update", false, "rewrite the rule files from rules.go")
+
+// TestRuleFilesAreGenerated: the committed rule files are what rules.go
+// renders for the default selector (go test ./alerts -update rewrites
+// them), and another selector reaches every expression.
+func TestRuleFilesAreGenerated(t *testing.T) {
+	for name, groups := range Files {
+		want, err := Render(Header(DefaultSelector), groups(DefaultSelector))
+		require.NoError(t, err)
+		if *update {
+			require.NoError(t, os.WriteFile(name, want, 0o644))
+		}
+		got, err := os.ReadFile(name)
+		require.NoError(t, err)
+		assert.Equal(t, string(want), string(got), "%s is stale: run go test ./alerts -update", name)
+
+		other, err := Render(Header(`job="calls", env="prod"`), groups(`job="calls", env="prod"`))
+		require.NoError(t, err)
+		assert.NotContains(t, string(other), `job="cometchat"`, "%s: every expression takes the selector", name)
+		for _, g := range groups(`job="calls"`) {
+			for _, r := range g.Rules {
+				if strings.Contains(r.Expr, "cometchat_") && !strings.Contains(r.Expr, "job_app") || strings.Contains(r.Expr, "up{") {
+					assert.Contains(t, r.Expr, `job="calls"`, "%s%s", r.Record, r.Alert)
+				}
+			}
+		}
+	}
+}
 
 // TestAlertConventions: CamelCase names, a severity, a static summary
 // ending with a period, a templated description naming the app and the
@@ -116,8 +157,10 @@ func TestAlertConventions(t *testing.T) {
 				assert.True(t, strings.HasSuffix(summary, "."), "%s summary ends with a period", name)
 				assert.NotContains(t, summary, "{{", "%s summary is static", name)
 				desc := r.Annotations["description"]
-				assert.Contains(t, desc, "$value", "%s description shows the value", name)
-				if name != "CometChatExporterDown" { // up carries no app label
+				if !valueless[name] {
+					assert.Contains(t, desc, "$value", "%s description shows the value", name)
+				}
+				if !appless[name] {
 					assert.Contains(t, desc, "$labels.app", "%s description names the app", name)
 				}
 				url := r.Annotations["runbook_url"]

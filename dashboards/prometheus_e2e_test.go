@@ -205,11 +205,12 @@ scrape_configs:
 			assert.False(t, strings.HasPrefix(rule.LastEvaluation, "0001"), "%s/%s was evaluated", g.Name, rule.Name)
 		}
 	}
-	assert.Equal(t, 19, n, "12 recording rules and 7 alerts")
+	assert.Equal(t, 28, n, "15 recording rules and 13 alerts")
 
 	// The recording rules produce data from the demo too.
 	for _, rec := range []string{"job_app:cometchat_calls:rate5m", "job_app_status:cometchat_calls:rate5m",
-		"job_app:cometchat_calls_unanswered:ratio15m", "job_app:cometchat_call_audio_minutes:rate1h"} {
+		"job_app:cometchat_calls_unanswered:ratio15m", "job_app:cometchat_call_audio_seconds:rate1h",
+		"job_app:cometchat_participant_audio_seconds:rate1h"} {
 		r, err := promGet(base, "/api/v1/query", url.Values{"query": {rec}})
 		require.NoError(t, err)
 		assert.NotContains(t, string(r.Data), `"result":[]`, "%s has data", rec)
