@@ -116,7 +116,9 @@ func AlertingRules(selector string) []Group {
 	b := rulesBuilder{selector}
 	// perInstance: a condition per exporter process and app, then the
 	// worst replica per app.
-	worst := func(expr string) string { return "max by (job, app) (\n  " + strings.ReplaceAll(expr, "\n", "\n  ") + "\n)" }
+	worst := func(expr string) string {
+		return "max by (job, app) (\n  " + strings.ReplaceAll(expr, "\n", "\n  ") + "\n)"
+	}
 	rules := []Rule{
 		alert("CometChatExporterDown", b.x(`absent(up{SEL} == 1)`), "5m", "critical",
 			"No CometChat exporter is being scraped.",

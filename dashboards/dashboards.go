@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/cometchat-exporter/cometchat-exporter/alerts"
 )
 
 // Files maps each dashboard file name to its JSON model.
@@ -29,14 +31,21 @@ const ds = "${datasource}"
 
 var datasource = map[string]any{"type": "prometheus", "uid": ds}
 
-// sel is the selector every call query uses.
-const sel = `job=~"$job", app=~"$app", call_type=~"$call_type", mode=~"$mode", receiver_type=~"$receiver_type"`
+// sel is the selector every call query uses. $instance picks one replica;
+// "All" shows the apps deduplicated over replicas.
+const sel = `job=~"$job", instance=~"$instance", app=~"$app", call_type=~"$call_type", mode=~"$mode", receiver_type=~"$receiver_type"`
 
 // appSel is the selector of the exporter's per-app metrics.
-const appSel = `job=~"$job", app=~"$app"`
+const appSel = `job=~"$job", instance=~"$instance", app=~"$app"`
 
+// q expands {SEL} and {APP} (and "{SEL," to add matchers), and DEDUP(x)
+// to the max over the replica labels, as the recording rules do: two
+// replicas of an app count it once, shards still add up.
 func q(expr string, args ...any) string {
-	return strings.NewReplacer("{SEL}", "{"+sel+"}", "{SEL,", "{"+sel+", ", "{APP}", "{"+appSel+"}").Replace(fmt.Sprintf(expr, args...))
+	expr = fmt.Sprintf(expr, args...)
+	expr = strings.NewReplacer("{SEL}", "{"+sel+"}", "{SEL,", "{"+sel+", ", "{APP}", "{"+appSel+"}",
+		"DEDUP(", "max without ("+alerts.ReplicaLabels+") (").Replace(expr)
+	return expr
 }
 
 type target struct{ expr, legend string }
@@ -52,6 +61,10 @@ type panel struct {
 	overrides   []any
 	min         *float64
 	max         *float64
+	instant     bool  // stat over the selected range: one instant query
+	mappings    []any // value mappings
+	thresholds  []any // threshold steps
+	exemplars   bool
 }
 
 func zero() *float64 { v := 0.0; return &v }
@@ -69,7 +82,7 @@ func layout(panels []panel) []any {
 		for j, t := range p.targets {
 			targets = append(targets, map[string]any{
 				"refId": string(rune('A' + j)), "datasource": datasource,
-				"expr": t.expr, "legendFormat": t.legend, "range": p.kind != "table", "instant": p.kind == "table",
+				"expr": t.expr, "legendFormat": t.legend, "range": p.kind != "table" && !p.instant, "instant": p.kind == "table" || p.instant,
 			})
 		}
 		defaults := map[string]any{"unit": p.unit}
@@ -78,6 +91,12 @@ func layout(panels []panel) []any {
 		}
 		if p.max != nil {
 			defaults["max"] = *p.max
+		}
+		if p.mappings != nil {
+			defaults["mappings"] = p.mappings
+		}
+		if p.thresholds != nil {
+			defaults["thresholds"] = map[string]any{"mode": "absolute", "steps": p.thresholds}
 		}
 		if p.kind == "timeseries" {
 			custom := map[string]any{"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never"}
@@ -156,122 +175,157 @@ func dashboard(uid, title, desc string, tags []string, vars []any, panels []pane
 	}
 }
 
-// vars are the same on every dashboard, so that links between them keep
-// the selection.
-func vars() []any {
+// appVars are on every dashboard, so that links between them keep the
+// selection: the job, one replica or all (deduplicated), the app.
+func appVars() []any {
 	return []any{
 		variable("job", "Job", "label_values(cometchat_up, job)"),
-		variable("app", "App", `label_values(cometchat_up{job=~"$job"}, app)`),
-		variable("call_type", "Call type", `label_values(cometchat_calls_total{job=~"$job", app=~"$app"}, call_type)`),
-		variable("mode", "Mode", `label_values(cometchat_calls_total{job=~"$job", app=~"$app"}, mode)`),
-		variable("receiver_type", "Receiver type", `label_values(cometchat_calls_total{job=~"$job", app=~"$app"}, receiver_type)`),
+		variable("instance", "Replica", `label_values(cometchat_up{job=~"$job"}, instance)`),
+		variable("app", "App", `label_values(cometchat_up{job=~"$job", instance=~"$instance"}, app)`),
 	}
 }
 
+// callVars add the call labels, on the dashboards that show calls.
+func callVars() []any {
+	return append(appVars(),
+		variable("call_type", "Call type", `label_values(cometchat_calls_total{job=~"$job", app=~"$app"}, call_type)`),
+		variable("mode", "Mode", `label_values(cometchat_calls_total{job=~"$job", app=~"$app"}, mode)`),
+		variable("receiver_type", "Receiver type", `label_values(cometchat_calls_total{job=~"$job", app=~"$app"}, receiver_type)`),
+	)
+}
+
+// Units: minutes are shown as minutes (the counters are in seconds).
+const (
+	minutes        = "suffix: min"
+	minutesPerHour = "suffix: min/h"
+)
+
 func overview() map[string]any {
+	rate := func(metric, by, matchers string) string {
+		return q(`sum%s (DEDUP(rate(%s{SEL%s}[$__rate_interval])))`, by, metric, matchers)
+	}
 	ratio := func(status string) string {
-		return q(`sum(rate(cometchat_calls_total{SEL,status="%s"}[$__rate_interval])) / sum(rate(cometchat_calls_total{SEL}[$__rate_interval]))`, status)
+		return rate("cometchat_calls_total", "", `,status="`+status+`"`) + " / " + rate("cometchat_calls_total", "", "")
 	}
-	quantile := func(phi, metric, by string) string {
-		return q(`histogram_quantile(%s, sum by (le%s) (rate(%s_bucket{SEL}[$__rate_interval])))`, phi, by, metric)
+	quantile := func(phi, metric string) string {
+		return q(`histogram_quantile(%s, sum by (le) (DEDUP(rate(%s_bucket{SEL}[$__rate_interval]))))`, phi, metric)
 	}
+	// inRange is a counter's increase over the dashboard's range, in
+	// minutes: one instant query, right however a series restarted.
+	inRange := func(metric string) string {
+		return q(`sum(DEDUP(increase(%s{SEL}[$__range]))) / 60`, metric)
+	}
+	perHour := func(metric string) string { return rate(metric, "", "") + " * 3600 / 60" }
 	red := []any{map[string]any{"matcher": map[string]any{"id": "byName", "options": "rejected"},
 		"properties": []any{map[string]any{"id": "color", "value": map[string]any{"mode": "fixed", "fixedColor": "red"}}}}}
 	return dashboard("cometchat-calls-overview", "CometChat Calls — Overview",
-		"Call volume, outcomes, billed audio and video minutes and calls in progress, from cometchat-exporter.",
-		[]string{"cometchat", "calls"}, vars(), []panel{
+		"Call volume, outcomes, audio and video minutes (call-level and per participant) and calls in progress, from cometchat-exporter. Replicas of an app are counted once.",
+		[]string{"cometchat", "calls"}, callVars(), []panel{
 			{kind: "timeseries", title: "Calls per minute by final status", w: 12, h: 8, unit: "short", stacked: true,
-				desc:    "Calls that reached a final status, per minute, stacked by status. Each call is counted once, when it finishes.",
-				targets: []target{{q(`sum by (status) (rate(cometchat_calls_total{SEL}[$__rate_interval])) * 60`), "{{status}}"}}, overrides: red},
+				desc:    "Calls that reached a final status, per minute, stacked by status (busy: the callee was on another call). Each call is counted once, when it finishes.",
+				targets: []target{{rate("cometchat_calls_total", " by (status)", "") + " * 60", "{{status}}"}}, overrides: red},
 			{kind: "timeseries", title: "Answer, unanswered, rejected, canceled and busy ratios", w: 12, h: 8, unit: "percentunit", min: zero(), max: one(),
 				desc: "Share of finished calls by outcome. Answered means the call connected and ended normally; busy, that the callee was on another call.",
 				targets: []target{{ratio("ended"), "answered"}, {ratio("unanswered"), "unanswered"},
 					{ratio("rejected"), "rejected"}, {ratio("canceled"), "canceled"}, {ratio("busy"), "busy"}}},
-			{kind: "stat", title: "Audio minutes in the selected range", w: 6, h: 5, unit: "m", calcs: "delta",
-				desc:    "Billed audio participant-minutes of calls that finished within the selected time range (the increase of the counter over the range). Use this for billing checks.",
-				targets: []target{{q(`sum(cometchat_call_audio_seconds_total{SEL}) / 60`), "audio"}}},
-			{kind: "stat", title: "Video minutes in the selected range", w: 6, h: 5, unit: "m", calcs: "delta",
-				desc:    "Billed video participant-minutes of calls that finished within the selected time range.",
-				targets: []target{{q(`sum(cometchat_call_video_seconds_total{SEL}) / 60`), "video"}}},
+			{kind: "stat", title: "Call minutes in the selected range", w: 6, h: 5, unit: minutes, instant: true,
+				desc: "Call-level audio and video minutes (totalAudioMinutes, totalVideoMinutes as the API reports them) of calls that finished within the selected range. See README, Minutes: two figures.",
+				targets: []target{{inRange("cometchat_call_audio_seconds_total"), "audio"},
+					{inRange("cometchat_call_video_seconds_total"), "video"}}},
+			{kind: "stat", title: "Participant minutes in the selected range", w: 6, h: 5, unit: minutes, instant: true,
+				desc: "The participants' audio and video minutes summed over each call (what per-user-minute billing counts) for calls that finished within the selected range.",
+				targets: []target{{inRange("cometchat_participant_audio_seconds_total"), "audio"},
+					{inRange("cometchat_participant_video_seconds_total"), "video"}}},
 			{kind: "stat", title: "Calls in progress", w: 6, h: 5, unit: "short",
 				desc:    "Calls ringing or ongoing now.",
-				targets: []target{{q(`sum(cometchat_calls_active{SEL})`), "calls"}}},
+				targets: []target{{q(`sum(DEDUP(cometchat_calls_active{SEL}))`), "calls"}}},
 			{kind: "stat", title: "Participants in calls now", w: 6, h: 5, unit: "short",
 				desc:    "Participant entries in state ongoing in calls in progress.",
-				targets: []target{{q(`sum(cometchat_participants_active{SEL})`), "participants"}}},
-			{kind: "timeseries", title: "Audio and video minutes per hour", w: 12, h: 8, unit: "m",
-				desc: "Participant-minutes of finished calls, as an hourly rate. The counters are in seconds; shown in minutes.",
-				targets: []target{{q(`sum(rate(cometchat_call_audio_seconds_total{SEL}[$__rate_interval])) * 3600 / 60`), "audio"},
-					{q(`sum(rate(cometchat_call_video_seconds_total{SEL}[$__rate_interval])) * 3600 / 60`), "video"}}},
-			{kind: "timeseries", title: "Audio and video minutes per day", w: 12, h: 8, unit: "m",
-				desc: "Participant-minutes of calls finished in the 24 hours before each point.",
-				targets: []target{{q(`sum(increase(cometchat_call_audio_seconds_total{SEL}[1d])) / 60`), "audio"},
-					{q(`sum(increase(cometchat_call_video_seconds_total{SEL}[1d])) / 60`), "video"}}},
+				targets: []target{{q(`sum(DEDUP(cometchat_participants_active{SEL}))`), "participants"}}},
+			{kind: "timeseries", title: "Minutes per hour: call level and participants", w: 12, h: 8, unit: minutesPerHour,
+				desc: "Audio and video minutes of finished calls, as an hourly rate: the call-level figure as reported, and the sum over participants.",
+				targets: []target{{perHour("cometchat_call_audio_seconds_total"), "call audio"},
+					{perHour("cometchat_call_video_seconds_total"), "call video"},
+					{perHour("cometchat_participant_audio_seconds_total"), "participant audio"},
+					{perHour("cometchat_participant_video_seconds_total"), "participant video"}}},
+			{kind: "timeseries", title: "Minutes per day", w: 12, h: 8, unit: minutes,
+				desc: "Minutes of calls finished in the 24 hours before each point: call level and participants.",
+				targets: []target{{q(`sum(DEDUP(increase(cometchat_call_audio_seconds_total{SEL}[1d]))) / 60`), "call audio"},
+					{q(`sum(DEDUP(increase(cometchat_call_video_seconds_total{SEL}[1d]))) / 60`), "call video"},
+					{q(`sum(DEDUP(increase(cometchat_participant_audio_seconds_total{SEL}[1d]))) / 60`), "participant audio"},
+					{q(`sum(DEDUP(increase(cometchat_participant_video_seconds_total{SEL}[1d]))) / 60`), "participant video"}}},
 			{kind: "timeseries", title: "Calls in progress by mode and type", w: 12, h: 8, unit: "short", stacked: true,
 				desc:    "Calls ringing (initiated) or ongoing now, by mode and call type.",
-				targets: []target{{q(`sum by (mode, call_type) (cometchat_calls_active{SEL})`), "{{mode}} {{call_type}}"}}},
+				targets: []target{{q(`sum by (mode, call_type) (DEDUP(cometchat_calls_active{SEL}))`), "{{mode}} {{call_type}}"}}},
 			{kind: "timeseries", title: "Participants in progress by mode and type", w: 12, h: 8, unit: "short", stacked: true,
 				desc:    "Participants in state ongoing in calls in progress, by mode and call type.",
-				targets: []target{{q(`sum by (mode, call_type) (cometchat_participants_active{SEL})`), "{{mode}} {{call_type}}"}}},
+				targets: []target{{q(`sum by (mode, call_type) (DEDUP(cometchat_participants_active{SEL}))`), "{{mode}} {{call_type}}"}}},
 			{kind: "timeseries", title: "Call duration quantiles", w: 12, h: 8, unit: "s",
 				desc: "Wall-clock length of ended calls (endedAt - startedAt), estimated from the histogram.",
-				targets: []target{{quantile("0.5", "cometchat_call_duration_seconds", ""), "p50"},
-					{quantile("0.9", "cometchat_call_duration_seconds", ""), "p90"},
-					{quantile("0.99", "cometchat_call_duration_seconds", ""), "p99"}}},
+				targets: []target{{quantile("0.5", "cometchat_call_duration_seconds"), "p50"},
+					{quantile("0.9", "cometchat_call_duration_seconds"), "p90"},
+					{quantile("0.99", "cometchat_call_duration_seconds"), "p99"}}},
 			{kind: "timeseries", title: "Participants per call", w: 12, h: 8, unit: "short",
 				desc: "totalParticipants (joined device entries) of finished calls: the average and quantiles.",
-				targets: []target{{q(`sum(rate(cometchat_call_participants_sum{SEL}[$__rate_interval])) / sum(rate(cometchat_call_participants_count{SEL}[$__rate_interval]))`), "average"},
-					{quantile("0.5", "cometchat_call_participants", ""), "p50"},
-					{quantile("0.9", "cometchat_call_participants", ""), "p90"}}},
-			{kind: "timeseries", title: "Recorded calls and recording minutes", w: 12, h: 8, unit: "short",
-				desc: "Finished calls with a recording, per minute, and recording minutes per hour.",
-				targets: []target{{q(`sum(rate(cometchat_calls_recorded_total{SEL}[$__rate_interval])) * 60`), "recorded calls / min"},
-					{q(`sum(rate(cometchat_recording_seconds_total{SEL}[$__rate_interval])) * 3600 / 60`), "recording minutes / hour"},
-					{q(`sum(rate(cometchat_recordings_total{SEL}[$__rate_interval])) * 60`), "recordings / min"}}},
+				targets: []target{{rate("cometchat_call_participants_sum", "", "") + " / " + rate("cometchat_call_participants_count", "", ""), "average"},
+					{quantile("0.5", "cometchat_call_participants"), "p50"},
+					{quantile("0.9", "cometchat_call_participants"), "p90"}}},
+			{kind: "timeseries", title: "Recorded and transcribed calls per minute", w: 12, h: 8, unit: "short",
+				desc: "Finished calls with a recording or a transcription, and recording entries, per minute.",
+				targets: []target{{rate("cometchat_calls_recorded_total", "", "") + " * 60", "recorded calls"},
+					{rate("cometchat_recordings_total", "", "") + " * 60", "recordings"},
+					{rate("cometchat_calls_transcribed_total", "", "") + " * 60", "transcribed calls"}}},
+			{kind: "timeseries", title: "Recording minutes per hour", w: 12, h: 8, unit: minutesPerHour,
+				desc:    "Recording duration of finished calls, as an hourly rate.",
+				targets: []target{{perHour("cometchat_recording_seconds_total"), "recording minutes"}}},
 			{kind: "timeseries", title: "Group vs 1:1 calls per minute", w: 12, h: 8, unit: "short", stacked: true,
 				desc:    "Finished calls per minute by receiver type: user (1:1) or group.",
-				targets: []target{{q(`sum by (receiver_type) (rate(cometchat_calls_total{SEL}[$__rate_interval])) * 60`), "{{receiver_type}}"}}},
-			{kind: "timeseries", title: "Invited participants who never joined", w: 24, h: 8, unit: "short",
+				targets: []target{{rate("cometchat_calls_total", " by (receiver_type)", "") + " * 60", "{{receiver_type}}"}}},
+			{kind: "timeseries", title: "Invited participants who never joined", w: 12, h: 8, unit: "short",
 				desc: "Participant entries of finished calls left unanswered (invited, never joined), per minute, and their share of all entries.",
-				targets: []target{{q(`sum(rate(cometchat_participants_total{SEL,state="unanswered"}[$__rate_interval])) * 60`), "never joined / min"},
-					{q(`sum(rate(cometchat_participants_total{SEL,state="unanswered"}[$__rate_interval])) / sum(rate(cometchat_participants_total{SEL}[$__rate_interval]))`), "share of participant entries"}}},
+				targets: []target{{rate("cometchat_participants_total", "", `,state="unanswered"`) + " * 60", "never joined / min"},
+					{rate("cometchat_participants_total", "", `,state="unanswered"`) + " / " + rate("cometchat_participants_total", "", ""), "share of participant entries"}}},
 		})
 }
 
 func health() map[string]any {
-	authRed := []any{map[string]any{"matcher": map[string]any{"id": "byRegexp", "options": ".*AUTH_ERR.*"},
+	authRed := []any{map[string]any{"matcher": map[string]any{"id": "byRegexp", "options": ".*(AUTH_ERR|unauthorized|forbidden).*"},
 		"properties": []any{map[string]any{"id": "color", "value": map[string]any{"mode": "fixed", "fixedColor": "red"}},
 			map[string]any{"id": "custom.lineWidth", "value": 3}}}}
-	latency := func(phi string) target {
-		return target{q(`histogram_quantile(%s, sum by (le, endpoint) (rate(cometchat_exporter_api_request_duration_seconds_bucket{APP}[$__rate_interval])))`, phi), "p" + strings.TrimPrefix(phi, "0.") + " {{endpoint}}"}
+	latency := func(phi, name string) target {
+		return target{q(`histogram_quantile(%s, sum by (le, endpoint) (rate(cometchat_exporter_api_request_duration_seconds_bucket{APP}[$__rate_interval])))`, phi), name + " {{endpoint}}"}
 	}
+	upMappings := []any{map[string]any{"type": "value", "options": map[string]any{
+		"0": map[string]any{"text": "down", "color": "red", "index": 0},
+		"1": map[string]any{"text": "up", "color": "green", "index": 1}}}}
+	upThresholds := []any{map[string]any{"color": "red", "value": nil}, map[string]any{"color": "green", "value": 1}}
 	return dashboard("cometchat-exporter-health", "CometChat Exporter — Health",
-		"Is the exporter polling the Calls API, how fast, and what fails.",
-		[]string{"cometchat", "exporter"}, vars(), []panel{
-			{kind: "stat", title: "Up", w: 8, h: 5, unit: "short",
-				desc:    "cometchat_up per app: 1 if the last poll of the Calls API succeeded.",
-				targets: []target{{q(`cometchat_up{APP}`), "{{app}}"}}},
+		"Is the exporter polling the Calls API, how fast, and what fails. One series per replica: pick one with the Replica variable.",
+		[]string{"cometchat", "exporter"}, appVars(), []panel{
+			{kind: "stat", title: "Up", w: 8, h: 5, unit: "short", mappings: upMappings, thresholds: upThresholds,
+				desc:    "cometchat_up per app and replica: up if the last poll of the Calls API succeeded, down (red) if not.",
+				targets: []target{{q(`cometchat_up{APP}`), "{{app}} {{instance}}"}}},
 			{kind: "stat", title: "Age of the last successful poll", w: 8, h: 5, unit: "s",
-				desc:    "Seconds since the last successful poll, per app. It grows when polls fail.",
-				targets: []target{{q(`time() - cometchat_last_successful_poll_timestamp_seconds{APP}`), "{{app}}"}}},
+				desc:    "Seconds since the last successful poll, per app and replica. It grows when polls fail; empty before the first.",
+				targets: []target{{q(`time() - (cometchat_last_successful_poll_timestamp_seconds{APP} > 0)`), "{{app}} {{instance}}"}}},
 			{kind: "stat", title: "Calls tracked", w: 8, h: 5, unit: "short",
 				desc:    "Calls seen in progress and watched until they are final.",
-				targets: []target{{q(`cometchat_exporter_calls_tracked{APP}`), "{{app}}"}}},
+				targets: []target{{q(`cometchat_exporter_calls_tracked{APP}`), "{{app}} {{instance}}"}}},
 			{kind: "timeseries", title: "API requests by endpoint and code", w: 12, h: 8, unit: "reqps",
-				desc:    "HTTP requests to the Calls API per second. code=none means no answer came back (timeout, reset).",
+				desc:    "HTTP requests to the Calls API per second, all replicas together (each replica polls on its own). code=none means no answer came back (timeout, reset).",
 				targets: []target{{q(`sum by (app, endpoint, code) (rate(cometchat_exporter_api_requests_total{APP}[$__rate_interval]))`), "{{app}} {{endpoint}} {{code}}"}}},
 			{kind: "timeseries", title: "Errors by reason", w: 12, h: 8, unit: "reqps", overrides: authRed,
-				desc:    "Failed requests and unusable data per second, by reason. AUTH_ERR_* (red) means the key is wrong or lacks scope: nothing is being counted.",
+				desc:    "Failed requests and unusable data per second, by reason. AUTH_ERR_*, unauthorized and forbidden (red) mean the key is wrong or lacks scope: nothing is being counted.",
 				targets: []target{{q(`sum by (app, reason) (rate(cometchat_exporter_api_errors_total{APP}[$__rate_interval]))`), "{{app}} {{reason}}"}}},
 			{kind: "timeseries", title: "API latency quantiles", w: 12, h: 8, unit: "s",
 				desc:    "Duration of requests to the Calls API, by endpoint.",
-				targets: []target{latency("0.5"), latency("0.9"), latency("0.99")}},
+				targets: []target{latency("0.5", "p50"), latency("0.9", "p90"), latency("0.99", "p99")}},
 			{kind: "timeseries", title: "Abandoned calls and state recovery", w: 12, h: 8, unit: "short",
 				desc: "Tracked calls dropped after Get Call kept answering not found, and whether the state file had to be moved aside at start.",
-				targets: []target{{q(`cometchat_exporter_calls_abandoned_total{APP}`), "{{app}} abandoned"},
-					{q(`cometchat_exporter_state_recovered{APP}`), "{{app}} state recovered"}}},
+				targets: []target{{q(`cometchat_exporter_calls_abandoned_total{APP}`), "{{app}} {{instance}} abandoned"},
+					{q(`cometchat_exporter_state_recovered{APP}`), "{{app}} {{instance}} state recovered"}}},
 			{kind: "table", title: "Build info", w: 24, h: 5, unit: "short",
 				desc:    "Version of each exporter instance.",
-				targets: []target{{`cometchat_exporter_build_info{job=~"$job"}`, "{{version}}"}}},
+				targets: []target{{`cometchat_exporter_build_info{job=~"$job", instance=~"$instance"}`, "{{version}}"}}},
 		})
 }

@@ -110,10 +110,27 @@ func TestDashboardModel(t *testing.T) {
 			require.Contains(t, vars, "datasource")
 			assert.Equal(t, "datasource", vars["datasource"]["type"])
 			assert.Equal(t, "prometheus", vars["datasource"]["query"])
-			for _, name := range []string{"job", "app", "call_type", "mode", "receiver_type"} {
+			for _, name := range []string{"job", "instance", "app"} {
 				require.Contains(t, vars, name)
-				assert.Equal(t, true, vars[name]["multi"])
-				assert.Equal(t, true, vars[name]["includeAll"])
+			}
+			if file == "cometchat-calls-overview.json" {
+				for _, name := range []string{"call_type", "mode", "receiver_type"} {
+					require.Contains(t, vars, name)
+				}
+			}
+			var allExprs []string
+			for _, p := range d["panels"].([]any) {
+				for _, tg := range p.(map[string]any)["targets"].([]any) {
+					allExprs = append(allExprs, tg.(map[string]any)["expr"].(string))
+				}
+			}
+			for name, v := range vars {
+				if name == "datasource" {
+					continue
+				}
+				assert.Equal(t, true, v["multi"], name)
+				assert.Equal(t, true, v["includeAll"], name)
+				assert.Contains(t, strings.Join(allExprs, "\n"), "$"+name, "variable %s is used by a panel", name)
 			}
 
 			ids := map[float64]bool{}
@@ -130,7 +147,7 @@ func TestDashboardModel(t *testing.T) {
 					assert.Contains(t, gp, k, "panel %q gridPos.%s", title, k)
 				}
 				unit := pm["fieldConfig"].(map[string]any)["defaults"].(map[string]any)["unit"]
-				assert.Contains(t, []any{"s", "m", "percentunit", "reqps", "short"}, unit, "panel %q unit", title)
+				assert.Contains(t, []any{"s", "percentunit", "reqps", "short", "suffix: min", "suffix: min/h"}, unit, "panel %q unit", title)
 				for _, tg := range pm["targets"].([]any) {
 					tm := tg.(map[string]any)
 					dsm, ok := tm["datasource"].(map[string]any)
@@ -145,6 +162,13 @@ func TestDashboardModel(t *testing.T) {
 					if strings.Contains(expr, "cometchat_") && !strings.Contains(expr, "build_info") {
 						assert.Contains(t, expr, `app=~"$app"`, "panel %q", title)
 					}
+					// Call metrics are deduplicated over replicas before any
+					// sum, as the recording rules are.
+					if strings.Contains(expr, "call_type=~") && strings.Contains(expr, "sum") {
+						assert.Contains(t, expr, "max without (instance, pod)", "panel %q: %s", title, expr)
+					}
+					legend, _ := tm["legendFormat"].(string)
+					assert.NotRegexp(t, `^p[1-9]\b`, legend, "panel %q: quantile legends are p50, p90, p99", title)
 				}
 			}
 		})

@@ -1,10 +1,13 @@
 package dashboards
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -18,6 +21,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cometchat-exporter/cometchat-exporter/alerts"
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
 	"github.com/cometchat-exporter/cometchat-exporter/internal/testenv"
 )
 
@@ -40,9 +45,14 @@ func startProcess(t *testing.T, name string, args ...string) *testenv.Buffer {
 var variableRef = regexp.MustCompile(`\$\{?[A-Za-z_][A-Za-z0-9_]*\}?`)
 
 // expand substitutes Grafana's variables the way an import with "All"
-// selected would: $__rate_interval becomes 5m, every other variable .*.
-func expand(expr string) string {
+// selected would: $__rate_interval becomes 5m, $__range 1h, $job the job
+// given (.* when empty), every other variable .*.
+func expand(expr, job string) string {
 	expr = strings.ReplaceAll(expr, "$__rate_interval", "5m")
+	expr = strings.ReplaceAll(expr, "$__range", "1h")
+	if job != "" {
+		expr = strings.ReplaceAll(expr, "$job", job)
+	}
 	return variableRef.ReplaceAllString(expr, ".*")
 }
 
@@ -84,9 +94,40 @@ func TestDashboardsAndRulesAgainstPrometheus(t *testing.T) {
 	expAddr, promAddr := freePort(t), freePort(t)
 	expLog := startProcess(t, exporter, "--demo", "--web.listen-address="+expAddr)
 
+	// Two replicas of one app, polling the same fake Calls API: scraped as
+	// job "replicas" (both) and job "single" (the first alone), with the
+	// rules generated for those jobs.
+	const key = "e2e-replica-key"
+	fake := cometchattest.New(key)
+	traffic := cometchattest.NewTraffic(fake, 7)
+	traffic.CallsPerMinute, traffic.Speed = 600, 10
+	traffic.SeedHistory(50, time.Now().Add(-time.Hour), time.Now().Add(-time.Minute))
+	api := httptest.NewServer(fake)
+	defer api.Close()
+	ctx, stopTraffic := context.WithCancel(context.Background())
+	defer stopTraffic()
+	go traffic.Run(ctx, 100*time.Millisecond)
+	replicaA, replicaB := freePort(t), freePort(t)
+	for _, addr := range []string{replicaA, replicaB} {
+		out := &testenv.Buffer{}
+		cmd := exec.Command(exporter, "--web.listen-address="+addr, "--cometchat.app-id=shared",
+			"--cometchat.base-url="+api.URL+"/v3", "--cometchat.poll-interval=1s")
+		cmd.Env = []string{"COMETCHAT_API_KEY=" + key}
+		cmd.Stdout, cmd.Stderr = out, out
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	}
+
 	rules, err := filepath.Glob("../alerts/*.yml")
 	require.NoError(t, err)
 	require.NotEmpty(t, rules)
+	for name, groups := range alerts.Files {
+		b, err := alerts.Render("", groups(`job=~"replicas|single"`))
+		require.NoError(t, err)
+		f := filepath.Join(dir, "replicas-"+name)
+		require.NoError(t, os.WriteFile(f, b, 0o600))
+		rules = append(rules, f)
+	}
 	var ruleLines []string
 	for _, r := range rules {
 		abs, _ := filepath.Abs(r)
@@ -101,7 +142,13 @@ scrape_configs:
   - job_name: cometchat
     static_configs:
       - targets: ['%s']
-`, strings.Join(ruleLines, "\n"), expAddr)
+  - job_name: replicas
+    static_configs:
+      - targets: ['%s', '%s']
+  - job_name: single
+    static_configs:
+      - targets: ['%s']
+`, strings.Join(ruleLines, "\n"), expAddr, replicaA, replicaB, replicaA)
 	cfgFile := filepath.Join(dir, "prometheus.yml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte(cfg), 0o600))
 	promLog := startProcess(t, prometheus, "--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),
@@ -131,7 +178,7 @@ scrape_configs:
 	var queries []query
 	for file, d := range committed(t) {
 		for _, e := range exprs(d) {
-			queries = append(queries, query{file, expand(e)})
+			queries = append(queries, query{file, expand(e, "cometchat")})
 		}
 	}
 	sort.Slice(queries, func(i, j int) bool { return queries[i].expr < queries[j].expr })
@@ -195,7 +242,7 @@ scrape_configs:
 		} `json:"groups"`
 	}
 	require.NoError(t, json.Unmarshal(r.Data, &rulesData))
-	require.Len(t, rulesData.Groups, 2, "both rule groups loaded")
+	require.Len(t, rulesData.Groups, 4, "both rule groups loaded, for the demo and for the replicas")
 	n := 0
 	for _, g := range rulesData.Groups {
 		for _, rule := range g.Rules {
@@ -205,7 +252,7 @@ scrape_configs:
 			assert.False(t, strings.HasPrefix(rule.LastEvaluation, "0001"), "%s/%s was evaluated", g.Name, rule.Name)
 		}
 	}
-	assert.Equal(t, 28, n, "15 recording rules and 13 alerts")
+	assert.Equal(t, 2*28, n, "15 recording rules and 13 alerts, twice")
 
 	// The recording rules produce data from the demo too.
 	for _, rec := range []string{"job_app:cometchat_calls:rate5m", "job_app_status:cometchat_calls:rate5m",
@@ -215,4 +262,71 @@ scrape_configs:
 		require.NoError(t, err)
 		assert.NotContains(t, string(r.Data), `"result":[]`, "%s has data", rec)
 	}
+
+	// One replica or two: every panel and every recording rule gives the
+	// same series with about the same values (two replicas poll on their
+	// own, so their counters differ by the calls of a poll or so; counting
+	// an app twice doubles them).
+	values := func(expr string) map[string]float64 {
+		r, err := promGet(base, "/api/v1/query", url.Values{"query": {expr}})
+		require.NoError(t, err)
+		require.Equal(t, "success", r.Status, "%s: %s", expr, r.Error)
+		var data struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Value  [2]any            `json:"value"`
+			} `json:"result"`
+		}
+		require.NoError(t, json.Unmarshal(r.Data, &data))
+		out := map[string]float64{}
+		for _, res := range data.Result {
+			delete(res.Metric, "job")
+			delete(res.Metric, "instance")
+			k := fmt.Sprint(res.Metric)
+			var v float64
+			fmt.Sscan(res.Value[1].(string), &v)
+			out[k] = v
+		}
+		return out
+	}
+	var compared []string
+	for _, g := range alerts.RecordingRules(alerts.DefaultSelector) {
+		for _, rule := range g.Rules {
+			compared = append(compared, rule.Record+`{job="JOB"}`)
+		}
+	}
+	for file, d := range committed(t) {
+		if file != "cometchat-calls-overview.json" {
+			continue // the health dashboard shows each replica on purpose
+		}
+		for _, e := range exprs(d) {
+			compared = append(compared, expand(e, "JOB"))
+		}
+	}
+	mismatch := func() []string {
+		var bad []string
+		for _, c := range compared {
+			one := values(strings.ReplaceAll(c, "JOB", "single"))
+			two := values(strings.ReplaceAll(c, "JOB", "replicas"))
+			if len(one) == 0 || len(one) != len(two) {
+				bad = append(bad, fmt.Sprintf("%s: %d series with one replica, %d with two", c, len(one), len(two)))
+				continue
+			}
+			for k, v1 := range one {
+				v2, ok := two[k]
+				if !ok || math.Abs(v2-v1) > 0.25*math.Max(math.Abs(v1), 1e-9) && math.Abs(v2-v1) > 1e-3 {
+					bad = append(bad, fmt.Sprintf("%s %s: %v with one replica, %v with two", c, k, v1, v2))
+				}
+			}
+		}
+		return bad
+	}
+	var bad []string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
+		if bad = mismatch(); len(bad) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	t.Logf("%d queries compared with one replica and with two", len(compared))
+	assert.Empty(t, bad, "one replica and two give the same series and values")
 }
