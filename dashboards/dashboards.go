@@ -64,7 +64,6 @@ type panel struct {
 	instant     bool  // stat over the selected range: one instant query
 	mappings    []any // value mappings
 	thresholds  []any // threshold steps
-	exemplars   bool
 }
 
 func zero() *float64 { v := 0.0; return &v }
