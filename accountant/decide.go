@@ -23,6 +23,9 @@ type pageFacts struct {
 	// BelowFloor: the page holds a call older than the floor, where no
 	// unknown call is counted any more.
 	BelowFloor bool
+	// SweptTo: in a sweep, the page holds a call known before this poll
+	// and older than where the previous sweep began (see sweepDue).
+	SweptTo bool
 }
 
 // scanState is what the scan knows beyond the page.
@@ -48,6 +51,8 @@ type scanState struct {
 	MaxPages int
 	// Resume is the page a failed scan stopped at (ledger ResumePage).
 	Resume int
+	// Sweep: this scan reads on until SweptTo (see sweepDue).
+	Sweep bool
 }
 
 // verdict is the decision after a page.
@@ -107,7 +112,7 @@ func nextPage(f pageFacts, s scanState) verdict {
 		return stopFloor
 	case s.PastKnown >= s.MaxPages:
 		return stopPageLimit
-	case f.Crossed && s.MissingLeft <= 0:
+	case f.Crossed && s.MissingLeft <= 0 && (!s.Sweep || f.SweptTo):
 		return stopKnown
 	default:
 		return readOn
@@ -153,12 +158,12 @@ func sweepDue(initialized bool, last, now time.Time, every time.Duration) bool {
 }
 
 // sweepCompleted reports whether a sweep that stopped so read all it had
-// to: down to where the previous one began, or as far as the list goes.
-// A sweep cut short by stale pages or the page limit is tried again at
-// the next poll.
+// to: down to where the previous one began, as far as the list goes, or
+// as deep as the dedupe set reaches (the page limit). A sweep cut short by
+// stale pages is tried again at the next poll.
 func sweepCompleted(v verdict) bool {
 	switch v {
-	case stopEnd, stopIgnoresPage, stopKnown, stopFloor, stopFull:
+	case stopEnd, stopIgnoresPage, stopKnown, stopFloor, stopFull, stopPageLimit:
 		return true
 	}
 	return false

@@ -37,6 +37,10 @@ func TestNextPage(t *testing.T) {
 		{"first poll stops when the dedupe set is full", full, state(first, func(s *scanState) { s.Full = true }), stopFull},
 		{"first poll ignores the overlap", with(full, func(f *pageFacts) { f.Crossed = true }), first, readOn},
 		{"later poll reached known calls", with(full, func(f *pageFacts) { f.Crossed = true }), later, stopKnown},
+		{"a sweep reads on past the known calls", with(full, func(f *pageFacts) { f.Crossed = true }),
+			state(later, func(s *scanState) { s.Sweep = true }), readOn},
+		{"a sweep stops where the previous one began", with(full, func(f *pageFacts) { f.Crossed, f.SweptTo = true, true }),
+			state(later, func(s *scanState) { s.Sweep = true }), stopKnown},
 		{"reached known calls but some are missing: read on",
 			with(full, func(f *pageFacts) { f.Crossed = true }), state(later, func(s *scanState) { s.MissingLeft = 3 }), readOn},
 		{"missing calls but reached the floor",
@@ -145,7 +149,7 @@ func TestSweepDue(t *testing.T) {
 func TestSweepCompleted(t *testing.T) {
 	for v, want := range map[verdict]bool{
 		stopEnd: true, stopIgnoresPage: true, stopKnown: true, stopFloor: true, stopFull: true,
-		stopStale: false, stopPageLimit: false,
+		stopPageLimit: true, stopStale: false,
 	} {
 		assert.Equal(t, want, sweepCompleted(v), v.String())
 	}

@@ -360,12 +360,13 @@ type headResult struct {
 func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (headResult, error) {
 	l := p.ledger
 	res := headResult{minTS: math.MaxInt64, first: !l.Initialized, sweep: sweep}
+	// Crossing the cutoff means reaching what earlier polls read: the deep
+	// read for missing calls starts there and may jump to ResumePage. A
+	// sweep goes on until it crosses sweptTo as well.
 	cutoff := l.Watermark - p.overlap()
-	if sweep {
-		cutoff = min(cutoff, l.SweepMark-p.overlap())
-	}
+	sweptTo := l.SweepMark - p.overlap()
 	seen := map[string]bool{} // ids read in this scan -> learned in it
-	state := scanState{First: res.first, Resume: l.ResumePage}
+	state := scanState{First: res.first, Resume: l.ResumePage, Sweep: sweep}
 	start := 1
 	if res.first && l.ResumePage > 1 {
 		start = l.ResumePage
@@ -397,6 +398,7 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 			if ts := c.Timestamp(); ts > 0 {
 				res.maxTS, res.minTS = max(res.maxTS, ts), min(res.minTS, ts)
 				f.Crossed = f.Crossed || (knownBefore && ts < cutoff)
+				f.SweptTo = f.SweptTo || (knownBefore && ts < sweptTo)
 				f.BelowFloor = f.BelowFloor || ts < l.Floor
 			}
 		}
