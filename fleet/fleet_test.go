@@ -26,6 +26,22 @@ type published struct {
 	forgot []string
 }
 
+// into sets the fleet's hooks to record into p.
+func (p *published) into(s Settings) Settings {
+	p.latest = map[string]*accountant.Snapshot{}
+	s.OnPublish = func(snap *accountant.Snapshot) { p.mu.Lock(); p.latest[snap.App] = snap; p.mu.Unlock() }
+	s.Forget = func(app string) { p.mu.Lock(); p.forgot = append(p.forgot, app); p.mu.Unlock() }
+	return s
+}
+
+// startFleet returns a fleet that is stopped when the test ends.
+func startFleet(t *testing.T, s Settings) *Fleet {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := New(ctx, s)
+	t.Cleanup(func() { f.Stop(); cancel() })
+	return f
+}
+
 func (p *published) get(app string) *accountant.Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -59,14 +75,8 @@ func TestApplyAddsRemovesAndKeepsCounters(t *testing.T) {
 	app := func(name, url string, every time.Duration) config.App {
 		return config.App{Name: name, AppID: name, BaseURL: url + "/v3", APIKey: key, PollInterval: every}
 	}
-	pub := &published{latest: map[string]*accountant.Snapshot{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	f := New(ctx, Settings{
-		OnPublish: func(s *accountant.Snapshot) { pub.mu.Lock(); pub.latest[s.App] = s; pub.mu.Unlock() },
-		Forget:    func(app string) { pub.mu.Lock(); pub.forgot = append(pub.forgot, app); pub.mu.Unlock() },
-	})
-	defer f.Stop()
+	pub := &published{}
+	f := startFleet(t, pub.into(Settings{}))
 
 	alpha := app("alpha", srvA.URL, 50*time.Millisecond)
 	require.NoError(t, f.Apply([]config.App{alpha}))
@@ -111,14 +121,8 @@ func TestReloadIsAllOrNothing(t *testing.T) {
 	app := func(name string) config.App {
 		return config.App{Name: name, AppID: name, BaseURL: srv.URL + "/v3", APIKey: key, PollInterval: 50 * time.Millisecond}
 	}
-	pub := &published{latest: map[string]*accountant.Snapshot{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	f := New(ctx, Settings{StateFile: filepath.Join(dir, "state"), PerAppState: true,
-		OnPublish: func(s *accountant.Snapshot) { pub.mu.Lock(); pub.latest[s.App] = s; pub.mu.Unlock() },
-		Forget:    func(app string) { pub.mu.Lock(); pub.forgot = append(pub.forgot, app); pub.mu.Unlock() },
-	})
-	defer f.Stop()
+	pub := &published{}
+	f := startFleet(t, pub.into(Settings{StateFile: filepath.Join(dir, "state"), PerAppState: true}))
 	a, b := app("a"), app("b")
 	require.NoError(t, f.Apply([]config.App{a, b}))
 	waitFor(t, f.Ready)
@@ -155,10 +159,7 @@ func TestReadyWithAnAppWhoseKeyIsWrong(t *testing.T) {
 	fake := cometchattest.New(key)
 	srv := fake.Start()
 	defer srv.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	f := New(ctx, Settings{})
-	defer f.Stop()
+	f := startFleet(t, Settings{})
 	good := config.App{Name: "good", AppID: "good", BaseURL: srv.URL + "/v3", APIKey: key, PollInterval: time.Minute}
 	bad := config.App{Name: "bad", AppID: "bad", BaseURL: srv.URL + "/v3", APIKey: "wrong", PollInterval: time.Minute}
 	require.NoError(t, f.Apply([]config.App{good, bad}))
@@ -176,10 +177,7 @@ func TestReloadMidPollCountsNoCanceledError(t *testing.T) {
 	}
 	srv := fake.Start()
 	defer srv.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	f := New(ctx, Settings{})
-	defer f.Stop()
+	f := startFleet(t, Settings{})
 	a := config.App{Name: "a", AppID: "a", BaseURL: srv.URL + "/v3", APIKey: key, PollInterval: 20 * time.Millisecond}
 	require.NoError(t, f.Apply([]config.App{a}))
 	waitFor(t, f.Ready)
