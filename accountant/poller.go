@@ -323,7 +323,7 @@ func (p *Poller) scan(ctx context.Context) error {
 		l := p.ledger
 		l.ResumePage = head.failedPage
 		if head.first || l.LastTotal > 0 {
-			l.Watermark = max(l.Watermark, min(head.maxTS, now.Unix()+300))
+			l.Watermark = max(l.Watermark, head.newest(now))
 		}
 		l.changes.scalars = true
 		return err // no pruning: the calls below the failed page are unread
@@ -331,9 +331,6 @@ func (p *Poller) scan(ctx context.Context) error {
 	ongoingErr := p.scanOngoing(ctx, mode)
 	p.recheck(ctx, mode)
 	p.bookkeeping(head, now)
-	if (sweep || head.first) && sweepCompleted(head.stop) {
-		p.lastSweep = now
-	}
 	return ongoingErr
 }
 
@@ -353,6 +350,11 @@ type headResult struct {
 	// may learn such later calls, so only these are set against the total.
 	learned int
 }
+
+// newest is the newest call time the scan read, but never more than five
+// minutes ahead of the clock: a call dated in the future cannot move the
+// watermark past calls still to come.
+func (h headResult) newest(now time.Time) int64 { return min(h.maxTS, now.Unix()+300) }
 
 // headScan reads the list from its head (newest first) until nextPage says
 // stop. A sweep reads on past what the last polls read, down to where the
@@ -465,9 +467,10 @@ func (p *Poller) bookkeeping(head headResult, now time.Time) {
 	if (head.first || head.sweep) && sweepCompleted(head.stop) {
 		// Every call above what this scan read first has been read now;
 		// the next sweep reads down to here.
-		l.SweepMark = max(l.SweepMark, min(head.maxTS, now.Unix()+300))
+		l.SweepMark = max(l.SweepMark, head.newest(now))
+		p.lastSweep = now
 	}
-	if wm := min(head.maxTS, now.Unix()+300); wm > l.Watermark {
+	if wm := head.newest(now); wm > l.Watermark {
 		l.Watermark = wm
 	}
 	l.changes.scalars = true
