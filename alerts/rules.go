@@ -114,7 +114,7 @@ func alert(name, expr, forDur, severity, summary, desc, why string) Rule {
 // process carry its instance.
 func AlertingRules(selector string) []Group {
 	b := rulesBuilder{selector}
-	// perInstance: a condition per exporter process and app, then the
+	// worst: a condition per exporter process and app, then the
 	// worst replica per app.
 	worst := func(expr string) string {
 		return "max by (job, app) (\n  " + strings.ReplaceAll(expr, "\n", "\n  ") + "\n)"
