@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -656,4 +657,49 @@ func TestSweepCountsACallEveryScanMissed(t *testing.T) {
 	h.now = h.now.Add(time.Hour)
 	h.poll()
 	assert.Equal(t, uint64(61), h.sums().Calls["ended"], "once")
+}
+
+// The call counters' start is persisted, so a restart keeps it; another
+// identity starts over. Exemplars name the newest call counted per status
+// and duration bucket, and are published with the persisted counters.
+func TestCreatedTimestampAndExemplars(t *testing.T) {
+	h := newHarness(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	disk := &diskFull{}
+	withState := func(c *Config) { c.StateFile = state; c.Identity = "app-1"; c.diskFault = disk.fault }
+	h.start(withState)
+	started := h.now
+	h.poll()
+	assert.Equal(t, started.Unix(), h.p.Snapshot().Started.Unix())
+	assert.Equal(t, started.Unix(), h.p.Snapshot().StatsStarted.Unix())
+
+	h.now = h.now.Add(time.Hour)
+	h.start(withState)
+	assert.Equal(t, started.Unix(), h.p.Snapshot().Started.Unix(), "a restart keeps when the counters started")
+	assert.Equal(t, h.now.Unix(), h.p.Snapshot().StatsStarted.Unix(), "the API counters start with the process")
+
+	h.put(call("older", 10, "ended"), call("newer", 20, "ended"), call("gone", 15, "unanswered"))
+	h.poll()
+	ex := h.p.Snapshot().Exemplars[Labels{"audio", "call", "user"}]
+	require.NotNil(t, ex)
+	assert.Equal(t, "newer", ex.Calls["ended"].SessionID, "the newest call, though the page lists it first")
+	assert.Equal(t, 1.0, ex.Calls["ended"].Value)
+	assert.Equal(t, h.now, ex.Calls["ended"].At)
+	assert.Equal(t, "gone", ex.Calls["unanswered"].SessionID)
+	i := sort.SearchFloat64s(DurationBuckets, 60)
+	assert.Equal(t, Exemplar{SessionID: "newer", Value: 60, At: h.now, ts: t0.Unix() + 20}, ex.Duration[i])
+
+	// While writes fail, the exemplars stay with the counters published.
+	disk.on.Store(true)
+	h.put(call("unsaved", 30, "ended"))
+	h.poll()
+	assert.Equal(t, "newer", h.p.Snapshot().Exemplars[Labels{"audio", "call", "user"}].Calls["ended"].SessionID)
+	disk.on.Store(false)
+	h.poll()
+	assert.Equal(t, "unsaved", h.p.Snapshot().Exemplars[Labels{"audio", "call", "user"}].Calls["ended"].SessionID)
+
+	h.now = h.now.Add(time.Hour)
+	h.start(func(c *Config) { withState(c); c.Identity = "app-2" })
+	assert.Equal(t, h.now.Unix(), h.p.Snapshot().Started.Unix(), "another identity starts counting anew")
+	assert.Empty(t, h.p.Snapshot().Exemplars)
 }

@@ -12,6 +12,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
 )
@@ -140,9 +141,13 @@ const (
 // Ledger is the exact state of one app. It is not safe for concurrent use:
 // the Poller owns it and publishes Snapshots.
 type Ledger struct {
-	totals  map[Labels]*Totals
-	done    map[string]int64 // session id -> timestamp, for pruning
-	tracked map[string]*Tracked
+	totals map[Labels]*Totals
+	// exemplars name the last calls counted, per label set. They are hints
+	// for a graph, not counts: kept in memory only, gone after a restart
+	// until calls are counted again.
+	exemplars map[Labels]*Exemplars
+	done      map[string]int64 // session id -> timestamp, for pruning
+	tracked   map[string]*Tracked
 	// undated holds the ids of final calls that carry no timestamp at all,
 	// in the order they were added. They cannot be pruned by time (nothing
 	// says how old they are), so they have a bounded set of their own.
@@ -157,6 +162,10 @@ type ledgerScalars struct {
 	// Initialized is set by the first successful poll; before it, final
 	// calls are history.
 	Initialized bool `json:"initialized"`
+	// Started is when this ledger began counting (Unix seconds): every
+	// call counter has counted since then, from zero, so it is their
+	// created timestamp. Zero for a ledger from before it was recorded.
+	Started int64 `json:"started,omitempty"`
 	// Floor: an unknown final call whose timestamp is below it is either
 	// history never read or a call counted long ago whose id was pruned, so
 	// it is not counted. Zero means every unknown call counts.
@@ -210,10 +219,47 @@ func mark[K comparable](m *map[K]struct{}, k K) {
 	(*m)[k] = struct{}{}
 }
 
+// Exemplar is a call counted into a series: its session id, the value it
+// added there, and when it was counted.
+type Exemplar struct {
+	SessionID string
+	Value     float64
+	At        time.Time
+	ts        int64 // the call's timestamp: the newest call is kept
+}
+
+// newer reports whether a call with timestamp ts replaces e: a poll counts
+// a page newest first, and the exemplar is the newest call.
+func (e Exemplar) newer(ts int64) bool { return e.SessionID == "" || ts >= e.ts }
+
+// Exemplars are one label set's last counted calls: by final status, and
+// by duration bucket (index i is DurationBuckets[i]; the last index is the
+// calls beyond the largest bound).
+type Exemplars struct {
+	Calls    map[string]Exemplar
+	Duration []Exemplar
+}
+
+func (e *Exemplars) clone() *Exemplars {
+	c := &Exemplars{Calls: make(map[string]Exemplar, len(e.Calls)), Duration: append([]Exemplar(nil), e.Duration...)}
+	for k, v := range e.Calls {
+		c.Calls[k] = v
+	}
+	return c
+}
+
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
-	return &Ledger{totals: map[Labels]*Totals{}, done: map[string]int64{},
+	return &Ledger{totals: map[Labels]*Totals{}, exemplars: map[Labels]*Exemplars{}, done: map[string]int64{},
 		tracked: map[string]*Tracked{}, undated: map[string]uint64{}}
+}
+
+// begin records when a ledger that has not counted yet started counting.
+func (l *Ledger) begin(now time.Time) {
+	if l.Started == 0 && !l.Initialized {
+		l.Started = now.Unix()
+		l.changes.scalars = true
+	}
 }
 
 // Changed reports whether the ledger changed since it was last persisted.
@@ -240,6 +286,7 @@ type observeMode struct {
 	// timestamp at or after it; zero counts none.
 	backfillFrom int64
 	poll         uint64
+	at           time.Time // when the poll observes, for exemplars
 }
 
 // Observe applies one observation of a call. invalid is the number of
@@ -258,7 +305,7 @@ func (l *Ledger) Observe(c *cometchat.Call, m observeMode) (o Outcome, invalid i
 			// lost its timestamps goes to the undated set, which is not
 			// pruned by age, since later listings show it without one.
 			l.untrack(id)
-			return Counted, l.count(c, status, ts)
+			return Counted, l.count(c, status, ts, m.at)
 		}
 		l.track(id, t, c, status, m.poll)
 		return Tracking, 0
@@ -273,7 +320,7 @@ func (l *Ledger) Observe(c *cometchat.Call, m observeMode) (o Outcome, invalid i
 	if !l.Initialized {
 		l.learn()
 		if m.backfillFrom > 0 && ts >= m.backfillFrom {
-			return Counted, l.count(c, status, ts)
+			return Counted, l.count(c, status, ts, m.at)
 		}
 		l.remember(id, ts)
 		return History, 0
@@ -282,7 +329,7 @@ func (l *Ledger) Observe(c *cometchat.Call, m observeMode) (o Outcome, invalid i
 		return TooOld, 0
 	}
 	l.learn()
-	return Counted, l.count(c, status, ts)
+	return Counted, l.count(c, status, ts, m.at)
 }
 
 func (l *Ledger) isDone(id string) bool {
@@ -348,13 +395,21 @@ func minutes(v float64) (float64, bool) {
 	return 0, false
 }
 
-func (l *Ledger) count(c *cometchat.Call, status string, ts int64) (invalid int) {
+func (l *Ledger) count(c *cometchat.Call, status string, ts int64, at time.Time) (invalid int) {
 	l.remember(c.SessionID, ts)
 	lb := LabelsOf(c)
 	t := l.totals[lb]
 	if t == nil {
 		t = newTotals()
 		l.totals[lb] = t
+	}
+	ex := l.exemplars[lb]
+	if ex == nil {
+		ex = &Exemplars{Calls: map[string]Exemplar{}, Duration: make([]Exemplar, len(DurationBuckets)+1)}
+		l.exemplars[lb] = ex
+	}
+	if ex.Calls[status].newer(ts) {
+		ex.Calls[status] = Exemplar{SessionID: c.SessionID, Value: 1, At: at, ts: ts}
 	}
 	mark(&l.changes.totals, lb)
 	add := func(sum *float64, mins float64) {
@@ -390,6 +445,9 @@ func (l *Ledger) count(c *cometchat.Call, status string, ts int64) (invalid int)
 		if start > 0 && c.EndedAt >= start {
 			if d := float64(c.EndedAt - start); d <= maxMinutes*60 {
 				t.Duration.observe(DurationBuckets, d)
+				if i := sort.SearchFloat64s(DurationBuckets, d); ex.Duration[i].newer(ts) {
+					ex.Duration[i] = Exemplar{SessionID: c.SessionID, Value: d, At: at, ts: ts}
+				}
 			} else {
 				invalid++
 			}

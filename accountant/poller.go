@@ -83,6 +83,8 @@ type Poller struct {
 	lastSuccess         time.Time
 	stateRecovered      bool
 	writeFailures       uint64
+	// statsStarted is when stats and writeFailures began counting.
+	statsStarted time.Time
 	// lastSweep is when the last sweep completed; zero until one has since
 	// the start.
 	lastSweep time.Time
@@ -124,7 +126,7 @@ func NewPoller(cfg Config) (*Poller, error) {
 		cfg.Now = time.Now
 	}
 	cfg.Logger = log.With(cfg.Logger, "app", cfg.App)
-	p := &Poller{cfg: cfg, ledger: NewLedger(), stats: newAPIStats(), ready: make(chan struct{})}
+	p := &Poller{cfg: cfg, ledger: NewLedger(), stats: newAPIStats(), statsStarted: cfg.Now(), ready: make(chan struct{})}
 	api := cfg.API
 	next := api.Observe
 	api.Observe = func(info cometchat.RequestInfo) {
@@ -158,6 +160,7 @@ func NewPoller(cfg Config) (*Poller, error) {
 		s.fault = cfg.diskFault
 		p.store, p.ledger, p.stateRecovered = s, l, recovered
 	}
+	p.ledger.begin(cfg.Now())
 	p.persisted = p.ledger.counters()
 	p.publish()
 	return p, nil
@@ -191,7 +194,7 @@ func (p *Poller) Adopt() {
 	} else {
 		p.ledger, p.store, p.persisted = r.ledger, r.store, r.persisted
 		p.statusFilterIgnored, p.stateRecovered = r.statusFilterIgnored, r.stateRecovered
-		p.stats, p.writeFailures = r.stats, r.writeFailures
+		p.stats, p.writeFailures, p.statsStarted = r.stats, r.writeFailures, r.statsStarted
 		p.up, p.lastSuccess = r.up, r.lastSuccess
 		select {
 		case <-r.ready:
@@ -205,6 +208,7 @@ func (p *Poller) Adopt() {
 	if p.store != nil {
 		p.store.fault = p.cfg.diskFault
 	}
+	p.ledger.begin(p.cfg.Now())
 	if p.store == nil || p.persisted.totals == nil {
 		p.persisted = p.ledger.counters()
 	}
@@ -293,7 +297,7 @@ func (p *Poller) persist() {
 func (p *Poller) publish() {
 	s := p.ledger.snapshot(p.cfg.App, p.persisted)
 	s.Up, s.LastSuccess, s.StateRecovered, s.Interval = p.up, p.lastSuccess, p.stateRecovered, p.cfg.Interval
-	s.API = p.stats.clone()
+	s.API, s.StatsStarted = p.stats.clone(), p.statsStarted
 	if p.store != nil {
 		s.State = &StateStats{LastWrite: p.store.lastWrite, Failures: p.writeFailures, WrittenBytes: p.store.written}
 	}
@@ -308,7 +312,7 @@ func (p *Poller) publish() {
 // head scan skips the bookkeeping: the other steps fail call by call.
 func (p *Poller) scan(ctx context.Context) error {
 	now := p.cfg.Now()
-	mode := observeMode{poll: p.poll}
+	mode := observeMode{poll: p.poll, at: now}
 	if !p.ledger.Initialized && p.cfg.Backfill > 0 {
 		mode.backfillFrom = now.Add(-p.cfg.Backfill).Unix()
 	}

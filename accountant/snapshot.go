@@ -17,6 +17,14 @@ type Snapshot struct {
 	// file): what a restart continues from, so never more than that.
 	Totals    map[Labels]*Totals
 	Abandoned uint64
+	// Exemplars name the last calls counted into Totals.
+	Exemplars map[Labels]*Exemplars
+	// Started is when the counters of Totals and Abandoned began counting
+	// from zero (persisted with them); zero when unknown.
+	Started time.Time
+	// StatsStarted is when the in-memory counters (API and State) began:
+	// the poller's start, carried over a reload.
+	StatsStarted time.Time
 	// Active and Tracked are the calls in progress now.
 	Active  map[Labels]Active
 	Tracked int
@@ -50,12 +58,18 @@ type StateStats struct {
 type counters struct {
 	totals    map[Labels]*Totals
 	abandoned uint64
+	exemplars map[Labels]*Exemplars
+	started   int64
 }
 
 func (l *Ledger) counters() counters {
-	c := counters{totals: make(map[Labels]*Totals, len(l.totals)), abandoned: l.Abandoned}
+	c := counters{totals: make(map[Labels]*Totals, len(l.totals)), abandoned: l.Abandoned,
+		exemplars: make(map[Labels]*Exemplars, len(l.exemplars)), started: l.Started}
 	for k, t := range l.totals {
 		c.totals[k] = t.clone()
+	}
+	for k, e := range l.exemplars {
+		c.exemplars[k] = e.clone()
 	}
 	return c
 }
@@ -67,8 +81,12 @@ func (l *Ledger) snapshot(app string, c counters) *Snapshot {
 		App:       app,
 		Totals:    c.totals,
 		Abandoned: c.abandoned,
+		Exemplars: c.exemplars,
 		Active:    map[Labels]Active{},
 		Tracked:   len(l.tracked),
+	}
+	if c.started > 0 {
+		s.Started = time.Unix(c.started, 0)
 	}
 	for _, t := range l.tracked {
 		a := s.Active[t.Labels]

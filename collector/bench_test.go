@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/assert"
 
 	"github.com/cometchat-exporter/cometchat-exporter/accountant"
@@ -46,9 +47,19 @@ func fullSnapshot(app string, labelSets int) *accountant.Snapshot {
 			}
 		}
 	}
+	s.Started, s.StatsStarted = time.Unix(1690000000, 0), time.Unix(1699990000, 0)
+	s.Exemplars = map[accountant.Labels]*accountant.Exemplars{}
 	for _, lb := range sets[:labelSets] {
 		{
 			{
+				ex := &accountant.Exemplars{Calls: map[string]accountant.Exemplar{}, Duration: make([]accountant.Exemplar, len(accountant.DurationBuckets)+1)}
+				for _, st := range accountant.FinalStatuses {
+					ex.Calls[st] = accountant.Exemplar{SessionID: "v1.us.208136f5ba34a5a2.1692869395c1c1b1c8a2f6d5e4e5ac1d0a2f64d7f11a2c3d", Value: 1, At: time.Unix(1699999990, 0)}
+				}
+				for i := range ex.Duration {
+					ex.Duration[i] = accountant.Exemplar{SessionID: "v1.us.208136f5ba34a5a2.1692869395c1c1b1c8a2f6d5e4e5ac1d0a2f64d7f11a2c3d", Value: 3, At: time.Unix(1699999990, 0)}
+				}
+				s.Exemplars[lb] = ex
 				t := &accountant.Totals{Calls: map[string]uint64{}, Participants: map[string]uint64{},
 					AudioSeconds: 123.4, VideoSeconds: 56.7, CallsRecorded: 3, Recordings: 4, RecordingSeconds: 89,
 					Duration:            accountant.Histogram{Buckets: make([]uint64, len(accountant.DurationBuckets)), Count: 20, Sum: 1234},
@@ -114,8 +125,10 @@ func TestSeriesPerApp(t *testing.T) {
 }
 
 // BenchmarkMetrics100Apps serves /metrics for 100 apps with 12 label sets
-// each (audio/video x call/meet/presenter x user/group), as Prometheus
-// scrapes it.
+// each (audio/video x call/meet/presenter x user/group), every series with
+// its _created time and exemplars, as Prometheus scrapes it: gzip asked
+// for, the body read whole. The exposition serves each format; promhttp,
+// over the same collectors and global metrics, is the reference.
 func BenchmarkMetrics100Apps(b *testing.B) {
 	var snaps []*accountant.Snapshot
 	for i := range 100 {
@@ -128,28 +141,42 @@ func BenchmarkMetrics100Apps(b *testing.B) {
 	// The exporter's own global metrics, as main registers them.
 	global := prometheus.NewRegistry()
 	global.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := httptest.NewServer(e.Handler(global, nil))
-	defer srv.Close()
-	// As Prometheus scrapes: gzip requested, body read whole.
-	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
-	var size int64
-	durations := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		req, _ := http.NewRequest("GET", srv.URL, nil)
-		req.Header.Set("Accept-Encoding", "gzip")
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		size, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		durations = append(durations, time.Since(start))
+	plain := prometheus.NewRegistry()
+	plain.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		New(func() []*accountant.Snapshot { return snaps }))
+	servers := map[string]http.Handler{
+		"exposition": e.Handler(global, nil),
+		"promhttp":   promhttp.HandlerFor(plain, promhttp.HandlerOpts{EnableOpenMetrics: true, EnableOpenMetricsTextCreatedSamples: true}),
 	}
-	b.StopTimer()
-	slices.Sort(durations)
-	b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(size)/1024, "gzipKiB/scrape")
-	b.ReportMetric(float64(seriesOf(b, snaps...)), "series")
+	formats := map[string]string{"text": "text/plain;version=0.0.4", "openmetrics": acceptProm2, "protobuf": acceptProm3Proto}
+	for _, server := range []string{"exposition", "promhttp"} {
+		for _, format := range []string{"text", "openmetrics", "protobuf"} {
+			b.Run(server+"/"+format, func(b *testing.B) {
+				srv := httptest.NewServer(servers[server])
+				defer srv.Close()
+				client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+				var size int64
+				durations := make([]time.Duration, 0, b.N)
+				b.ResetTimer()
+				for range b.N {
+					start := time.Now()
+					req, _ := http.NewRequest("GET", srv.URL, nil)
+					req.Header.Set("Accept", formats[format])
+					req.Header.Set("Accept-Encoding", "gzip")
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Fatal(err)
+					}
+					size, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					durations = append(durations, time.Since(start))
+				}
+				b.StopTimer()
+				slices.Sort(durations)
+				b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "p50-ms")
+				b.ReportMetric(float64(size)/1024, "gzipKiB/scrape")
+				b.ReportMetric(float64(seriesOf(b, snaps...)), "series")
+			})
+		}
+	}
 }

@@ -6,6 +6,7 @@ package collector
 import (
 	"sort"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -113,8 +114,13 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
 	}
+	// Call counters have counted since the ledger started; the poller's
+	// own (API, state writes) since the poller did.
 	counter := func(d *prometheus.Desc, v float64, lv ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...)
+		ch <- constCounter(d, v, s.Started, lv...)
+	}
+	statsCounter := func(d *prometheus.Desc, v float64, lv ...string) {
+		ch <- constCounter(d, v, s.StatsStarted, lv...)
 	}
 	gauge(upDesc, b2f(s.Up), s.App)
 	gauge(lastPollDesc, unixSeconds(s.LastSuccess), s.App)
@@ -124,11 +130,11 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 	gauge(recoveredDesc, b2f(s.StateRecovered), s.App)
 	if st := s.State; st != nil {
 		gauge(stateWriteDesc, unixSeconds(st.LastWrite), s.App)
-		counter(stateFailuresDesc, float64(st.Failures), s.App)
-		counter(stateBytesDesc, float64(st.WrittenBytes), s.App)
+		statsCounter(stateFailuresDesc, float64(st.Failures), s.App)
+		statsCounter(stateBytesDesc, float64(st.WrittenBytes), s.App)
 	}
 	for _, k := range s.API.SortedRequestKeys() {
-		counter(requestsDesc, float64(s.API.Requests[k]), s.App, k.Endpoint, k.Code)
+		statsCounter(requestsDesc, float64(s.API.Requests[k]), s.App, k.Endpoint, k.Code)
 	}
 	reasons := make([]string, 0, len(s.API.Errors))
 	for r := range s.API.Errors {
@@ -136,7 +142,7 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 	}
 	sort.Strings(reasons)
 	for _, r := range reasons {
-		counter(errorsDesc, float64(s.API.Errors[r]), s.App, r)
+		statsCounter(errorsDesc, float64(s.API.Errors[r]), s.App, r)
 	}
 	endpoints := make([]string, 0, len(s.API.Latency))
 	for e := range s.API.Latency {
@@ -145,7 +151,7 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 	sort.Strings(endpoints)
 	for _, e := range endpoints {
 		h := s.API.Latency[e]
-		ch <- prometheus.MustNewConstHistogram(latencyDesc, h.Count, h.Sum, h.Cumulative(accountant.LatencyBuckets), s.App, e)
+		ch <- constHistogram(latencyDesc, h, accountant.LatencyBuckets, s.StatsStarted, s.App, e)
 	}
 
 	// Every known label set, and every other one ever seen, gets all its
@@ -163,8 +169,13 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 		if t == nil {
 			t = zero
 		}
+		ex := s.Exemplars[lb]
 		for _, st := range accountant.FinalStatuses {
-			counter(callsDesc, float64(t.Calls[st]), with(st)...)
+			m := constCounter(callsDesc, float64(t.Calls[st]), s.Started, with(st)...)
+			if ex != nil {
+				m = withExemplars(m, ex.Calls[st])
+			}
+			ch <- m
 		}
 		for _, st := range accountant.ParticipantStates {
 			counter(participantsDesc, float64(t.Participants[st]), with(st)...)
@@ -177,10 +188,12 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 		counter(transcribedDesc, float64(t.CallsTranscribed), lv...)
 		counter(recordingsDesc, float64(t.Recordings), lv...)
 		counter(recordingSecondsDesc, t.RecordingSeconds, lv...)
-		ch <- prometheus.MustNewConstHistogram(durationDesc, t.Duration.Count, t.Duration.Sum,
-			t.Duration.Cumulative(accountant.DurationBuckets), lv...)
-		ch <- prometheus.MustNewConstHistogram(callParticipantsDesc, t.ParticipantsPerCall.Count,
-			t.ParticipantsPerCall.Sum, t.ParticipantsPerCall.Cumulative(accountant.ParticipantBuckets), lv...)
+		duration := constHistogram(durationDesc, &t.Duration, accountant.DurationBuckets, s.Started, lv...)
+		if ex != nil {
+			duration = withExemplars(duration, ex.Duration...)
+		}
+		ch <- duration
+		ch <- constHistogram(callParticipantsDesc, &t.ParticipantsPerCall, accountant.ParticipantBuckets, s.Started, lv...)
 	}
 }
 
@@ -232,4 +245,51 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// constCounter is a counter with its created timestamp, when known.
+func constCounter(d *prometheus.Desc, v float64, created time.Time, lv ...string) prometheus.Metric {
+	if created.IsZero() {
+		return prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...)
+	}
+	return must(prometheus.NewConstMetricWithCreatedTimestamp(d, prometheus.CounterValue, v, created, lv...))
+}
+
+// constHistogram is a histogram with its created timestamp, when known.
+func constHistogram(d *prometheus.Desc, h *accountant.Histogram, bounds []float64, created time.Time, lv ...string) prometheus.Metric {
+	if created.IsZero() {
+		return prometheus.MustNewConstHistogram(d, h.Count, h.Sum, h.Cumulative(bounds), lv...)
+	}
+	return must(prometheus.NewConstHistogramWithCreatedTimestamp(d, h.Count, h.Sum, h.Cumulative(bounds), created, lv...))
+}
+
+func must(m prometheus.Metric, err error) prometheus.Metric {
+	if err != nil {
+		panic(err) // the descriptors and label counts are fixed in this file
+	}
+	return m
+}
+
+// exemplarLabel names the session id in an exemplar; never a label.
+const exemplarLabel = "session_id"
+
+// withExemplars attaches the calls' session ids to m as exemplars. An id
+// OpenMetrics cannot carry (not UTF-8, or longer than its 128-rune limit
+// for exemplar labels) is left out; the metric is never lost for it.
+func withExemplars(m prometheus.Metric, calls ...accountant.Exemplar) prometheus.Metric {
+	var exs []prometheus.Exemplar
+	for _, c := range calls {
+		if c.SessionID == "" || !utf8.ValidString(c.SessionID) ||
+			utf8.RuneCountInString(exemplarLabel)+utf8.RuneCountInString(c.SessionID) > prometheus.ExemplarMaxRunes {
+			continue
+		}
+		exs = append(exs, prometheus.Exemplar{Value: c.Value, Labels: prometheus.Labels{exemplarLabel: c.SessionID}, Timestamp: c.At})
+	}
+	if len(exs) == 0 {
+		return m
+	}
+	if em, err := prometheus.NewMetricWithExemplars(m, exs...); err == nil {
+		return em
+	}
+	return m
 }

@@ -2,10 +2,7 @@ package collector
 
 import (
 	"bytes"
-	"compress/gzip"
-	"io"
-	"net/http"
-	"net/http/httptest"
+
 	"os"
 	"strings"
 	"testing"
@@ -41,13 +38,19 @@ func testSnapshot() *accountant.Snapshot {
 		},
 	}
 	return &accountant.Snapshot{
-		App:         "prod",
-		Totals:      map[accountant.Labels]*accountant.Totals{lb: t},
-		Active:      map[accountant.Labels]accountant.Active{{CallType: "audio", Mode: "call", ReceiverType: "user"}: {Initiated: 1, Ongoing: 2, Participants: 4}},
-		Up:          true,
-		LastSuccess: time.Unix(1700000000, 500_000_000),
-		Tracked:     3,
-		Interval:    30 * time.Second,
+		App:          "prod",
+		Totals:       map[accountant.Labels]*accountant.Totals{lb: t},
+		Active:       map[accountant.Labels]accountant.Active{{CallType: "audio", Mode: "call", ReceiverType: "user"}: {Initiated: 1, Ongoing: 2, Participants: 4}},
+		Up:           true,
+		LastSuccess:  time.Unix(1700000000, 500_000_000),
+		Tracked:      3,
+		Started:      time.Unix(1690000000, 0),
+		StatsStarted: time.Unix(1699999000, 0),
+		Exemplars: map[accountant.Labels]*accountant.Exemplars{lb: {
+			Calls:    map[string]accountant.Exemplar{"ended": {SessionID: "v1.us.abc.1699999990ended", Value: 1, At: time.Unix(1699999990, 0)}},
+			Duration: []accountant.Exemplar{3: {SessionID: "v1.us.abc.1699999990ended", Value: 42, At: time.Unix(1699999990, 0)}},
+		}},
+		Interval: 30 * time.Second,
 		API: accountant.APIStats{
 			Requests: map[accountant.RequestKey]uint64{{Endpoint: "list_calls", Code: "200"}: 40, {Endpoint: "get_call", Code: "none"}: 1},
 			Errors:   map[string]uint64{"AUTH_ERR_APIKEY_NOT_FOUND": 0, "timeout": 1},
@@ -125,34 +128,4 @@ func TestExpositionMatchesRegistry(t *testing.T) {
 	require.NoError(t, e.WriteTo(&got, global))
 	assert.NotContains(t, got.String(), `app="alpha"`)
 	assert.Contains(t, got.String(), `cometchat_up{app="prod"} 1`)
-}
-
-func TestExpositionHandler(t *testing.T) {
-	e := NewExposition()
-	e.Update(testSnapshot())
-	srv := httptest.NewServer(e.Handler(prometheus.NewRegistry(), nil))
-	defer srv.Close()
-
-	for _, gz := range []bool{false, true} {
-		req, _ := http.NewRequest("GET", srv.URL, nil)
-		if gz {
-			req.Header.Set("Accept-Encoding", "gzip")
-		}
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		require.NoError(t, err)
-		var body io.Reader = resp.Body
-		if gz {
-			assert.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
-			body, err = gzip.NewReader(resp.Body)
-			require.NoError(t, err)
-		}
-		b, err := io.ReadAll(body)
-		resp.Body.Close()
-		require.NoError(t, err)
-		assert.Equal(t, "text/plain; version=0.0.4; charset=utf-8", resp.Header.Get("Content-Type"), "%s", b)
-		assert.Contains(t, string(b), `cometchat_up{app="prod"} 1`)
-		problems, err := testutil.CollectAndLint(New(func() []*accountant.Snapshot { return []*accountant.Snapshot{testSnapshot()} }))
-		require.NoError(t, err)
-		assert.Empty(t, problems)
-	}
 }

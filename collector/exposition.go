@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -18,10 +19,13 @@ import (
 	"github.com/cometchat-exporter/cometchat-exporter/accountant"
 )
 
-// Exposition keeps each app's metrics rendered as exposition text, the way
-// kube-state-metrics does: an app is rendered once per poll, on the
-// poller's goroutine (Update), and a scrape only concatenates bytes. With
-// many apps this keeps /metrics fast, and a scrape never waits on a poll.
+// Exposition keeps each app's metrics rendered, the way kube-state-metrics
+// does: an app is rendered once per poll, on the poller's goroutine
+// (Update), in the classic text format and in OpenMetrics, and a scrape
+// only concatenates bytes. With many apps this keeps /metrics fast, and a
+// scrape never waits on a poll. Protobuf, asked for only by a Prometheus
+// scraping native histograms, is encoded at scrape time from the gathered
+// families kept beside the text.
 type Exposition struct {
 	mu   sync.RWMutex
 	apps map[string]*rendered
@@ -29,10 +33,17 @@ type Exposition struct {
 	order []*rendered
 }
 
-// rendered is one app's text, split by metric family.
+// rendered is one app's metrics, split by metric family.
 type rendered struct {
 	app      string
-	families map[string]*familyText
+	families map[string]*family
+}
+
+// family is one metric family of one app: the gathered protobuf, and its
+// rendering in each text format (indexed by textFormat).
+type family struct {
+	mf   *dto.MetricFamily
+	text [2]familyText
 }
 
 type familyText struct {
@@ -40,11 +51,30 @@ type familyText struct {
 	body   []byte // the samples
 }
 
+// textFormat is a text exposition format the exposition pre-renders.
+type textFormat int
+
+const (
+	classicText textFormat = iota // text/plain; version=0.0.4
+	openMetrics                   // application/openmetrics-text, with _created lines and exemplars
+)
+
+// writeFamily renders one family in a text format.
+func (f textFormat) writeFamily(w io.Writer, mf *dto.MetricFamily) error {
+	var err error
+	if f == openMetrics {
+		_, err = expfmt.MetricFamilyToOpenMetrics(w, mf, expfmt.WithCreatedLines())
+	} else {
+		_, err = expfmt.MetricFamilyToText(w, mf)
+	}
+	return err
+}
+
 // NewExposition returns an empty exposition.
 func NewExposition() *Exposition { return &Exposition{apps: map[string]*rendered{}} }
 
-// render turns one snapshot into exposition text per family.
-func render(s *accountant.Snapshot) (map[string]*familyText, error) {
+// render turns one snapshot into its families, rendered in both formats.
+func render(s *accountant.Snapshot) (map[string]*family, error) {
 	reg := prometheus.NewPedanticRegistry()
 	if err := reg.Register(New(func() []*accountant.Snapshot { return []*accountant.Snapshot{s} })); err != nil {
 		return nil, err
@@ -53,21 +83,25 @@ func render(s *accountant.Snapshot) (map[string]*familyText, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]*familyText, len(mfs))
+	out := make(map[string]*family, len(mfs))
 	for _, mf := range mfs {
-		var full bytes.Buffer
-		if _, err := expfmt.MetricFamilyToText(&full, mf); err != nil {
-			return nil, err
+		fam := &family{mf: mf}
+		for _, f := range []textFormat{classicText, openMetrics} {
+			var full bytes.Buffer
+			if err := f.writeFamily(&full, mf); err != nil {
+				return nil, err
+			}
+			// The text starts with exactly two lines, # HELP and # TYPE
+			// (HELP escapes its newlines); the samples follow.
+			b := full.Bytes()
+			first := bytes.IndexByte(b, '\n') + 1
+			cut := first + bytes.IndexByte(b[first:], '\n') + 1
+			if !bytes.HasPrefix(b, []byte("# HELP ")) || !bytes.HasPrefix(b[first:], []byte("# TYPE ")) {
+				return nil, fmt.Errorf("unexpected exposition of %s", mf.GetName())
+			}
+			fam.text[f] = familyText{header: b[:cut], body: b[cut:]}
 		}
-		// The text starts with exactly two lines, # HELP and # TYPE (HELP
-		// escapes its newlines); the samples follow.
-		b := full.Bytes()
-		cut := bytes.IndexByte(b, '\n') + 1
-		cut += bytes.IndexByte(b[cut:], '\n') + 1
-		if !bytes.HasPrefix(b, []byte("# HELP ")) || !bytes.HasPrefix(b[bytes.IndexByte(b, '\n')+1:], []byte("# TYPE ")) {
-			return nil, fmt.Errorf("unexpected exposition of %s", mf.GetName())
-		}
-		out[mf.GetName()] = &familyText{header: b[:cut], body: b[cut:]}
+		out[mf.GetName()] = fam
 	}
 	return out, nil
 }
@@ -106,18 +140,20 @@ func (e *Exposition) reorder() {
 }
 
 // WriteTo writes the apps' families merged with those of global (the
-// exporter's own build, reload, Go and process metrics) in the text format.
+// exporter's own build, reload, Go and process metrics) in the classic
+// text format.
 func (e *Exposition) WriteTo(w io.Writer, global prometheus.Gatherer) error {
 	write, err := e.prepare(global)
 	if err != nil {
 		return err
 	}
-	return write(w)
+	return write(w, expfmt.NewFormat(expfmt.TypeTextPlain))
 }
 
 // prepare gathers global, the only step that can fail for reasons other
-// than the connection, and returns the function that writes everything.
-func (e *Exposition) prepare(global prometheus.Gatherer) (func(io.Writer) error, error) {
+// than the connection, and returns the function that writes everything in
+// a format.
+func (e *Exposition) prepare(global prometheus.Gatherer) (func(io.Writer, expfmt.Format) error, error) {
 	e.mu.RLock()
 	apps := e.order
 	e.mu.RUnlock()
@@ -141,37 +177,82 @@ func (e *Exposition) prepare(global prometheus.Gatherer) (func(io.Writer) error,
 		}
 	}
 	sort.Strings(names)
-	return func(w io.Writer) error {
-		for _, name := range names {
-			if mf := byName[name]; mf != nil {
-				if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
-					return err
-				}
-				continue
+	return func(w io.Writer, format expfmt.Format) error {
+		switch format.FormatType() {
+		case expfmt.TypeProtoDelim:
+			return writeProto(w, format, names, byName, apps)
+		case expfmt.TypeOpenMetrics:
+			if err := writeText(w, openMetrics, names, byName, apps); err != nil {
+				return err
 			}
-			header := false
-			for _, r := range apps {
-				f := r.families[name]
-				if f == nil {
-					continue
-				}
-				if !header {
-					if _, err := w.Write(f.header); err != nil {
-						return err
-					}
-					header = true
-				}
-				if _, err := w.Write(f.body); err != nil {
-					return err
-				}
-			}
+			_, err := expfmt.FinalizeOpenMetrics(w)
+			return err
+		default:
+			return writeText(w, classicText, names, byName, apps)
 		}
-		return nil
 	}, nil
 }
 
-// Handler serves the exposition and global's metrics, gzipped when the
-// client accepts it. The text is streamed, not assembled in memory.
+// writeText writes the families by name: global ones rendered now, the
+// apps' from their pre-rendered text, one header per family.
+func writeText(w io.Writer, f textFormat, names []string, global map[string]*dto.MetricFamily, apps []*rendered) error {
+	for _, name := range names {
+		if mf := global[name]; mf != nil {
+			if err := f.writeFamily(w, mf); err != nil {
+				return err
+			}
+			continue
+		}
+		header := false
+		for _, r := range apps {
+			fam := r.families[name]
+			if fam == nil {
+				continue
+			}
+			t := &fam.text[f]
+			if !header {
+				if _, err := w.Write(t.header); err != nil {
+					return err
+				}
+				header = true
+			}
+			if _, err := w.Write(t.body); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// writeProto encodes the families as delimited protobuf, each app family
+// merged with the same family of the other apps.
+func writeProto(w io.Writer, format expfmt.Format, names []string, global map[string]*dto.MetricFamily, apps []*rendered) error {
+	enc := expfmt.NewEncoder(w, format)
+	for _, name := range names {
+		mf := global[name]
+		if mf == nil {
+			for _, r := range apps {
+				fam := r.families[name]
+				if fam == nil {
+					continue
+				}
+				if mf == nil {
+					mf = &dto.MetricFamily{Name: fam.mf.Name, Help: fam.mf.Help, Type: fam.mf.Type}
+				}
+				mf.Metric = append(mf.Metric, fam.mf.Metric...)
+			}
+		}
+		if err := enc.Encode(mf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Handler serves the exposition and global's metrics in the format the
+// client asks for (negotiated as promhttp does: OpenMetrics, protobuf or
+// the classic text), gzipped when the client accepts gzip. The text is
+// streamed, not assembled in memory.
 func (e *Exposition) Handler(global prometheus.Gatherer, onError func(error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		write, err := e.prepare(global)
@@ -182,9 +263,12 @@ func (e *Exposition) Handler(global prometheus.Gatherer, onError func(error)) ht
 			http.Error(w, fmt.Sprintf("error gathering metrics: %v", err), http.StatusInternalServerError)
 			return
 		}
-		w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+		format := expfmt.NegotiateAccept(r.Header, servedFormats...)
+		w.Header().Set("Content-Type", string(format))
+		w.Header().Add("Vary", "Accept")
+		w.Header().Add("Vary", "Accept-Encoding")
 		var out io.Writer = w
-		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		if acceptsGzip(r.Header.Get("Accept-Encoding")) {
 			w.Header().Set("Content-Encoding", "gzip")
 			gz := gzipPool.Get().(*gzip.Writer)
 			gz.Reset(w)
@@ -193,10 +277,44 @@ func (e *Exposition) Handler(global prometheus.Gatherer, onError func(error)) ht
 		}
 		// A write fails only when the scraper has gone away: nothing to do.
 		bw := bufio.NewWriterSize(out, 64<<10)
-		if write(bw) == nil {
+		if write(bw, format) == nil {
 			bw.Flush()
 		}
 	})
+}
+
+// servedFormats are the formats /metrics serves, in the order preferred
+// when a client accepts several equally.
+var servedFormats = []expfmt.Format{expfmt.FmtOpenMetrics_1_0_0, expfmt.FmtOpenMetrics_0_0_1, expfmt.FmtProtoDelim, expfmt.FmtText}
+
+// acceptsGzip reads an Accept-Encoding header (RFC 9110): gzip is accepted
+// when it, or failing that "*", is listed with a quality above zero.
+func acceptsGzip(header string) bool {
+	gzip, star := -1.0, -1.0
+	for _, part := range strings.Split(header, ",") {
+		coding, params, _ := strings.Cut(part, ";")
+		q := 1.0
+		for _, p := range strings.Split(params, ";") {
+			k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil {
+					f = 0
+				}
+				q = f
+			}
+		}
+		switch strings.ToLower(strings.TrimSpace(coding)) {
+		case "gzip", "x-gzip":
+			gzip = max(gzip, q)
+		case "*":
+			star = max(star, q)
+		}
+	}
+	if gzip >= 0 {
+		return gzip > 0
+	}
+	return star > 0
 }
 
 var gzipPool = sync.Pool{New: func() any {

@@ -64,6 +64,7 @@ type panel struct {
 	instant     bool  // stat over the selected range: one instant query
 	mappings    []any // value mappings
 	thresholds  []any // threshold steps
+	exemplars   bool  // show the exemplars (session ids of counted calls)
 }
 
 func zero() *float64 { v := 0.0; return &v }
@@ -82,6 +83,7 @@ func layout(panels []panel) []any {
 			targets = append(targets, map[string]any{
 				"refId": string(rune('A' + j)), "datasource": datasource,
 				"expr": t.expr, "legendFormat": t.legend, "range": p.kind != "table" && !p.instant, "instant": p.kind == "table" || p.instant,
+				"exemplar": p.exemplars,
 			})
 		}
 		defaults := map[string]any{"unit": p.unit}
@@ -220,11 +222,11 @@ func overview() map[string]any {
 	return dashboard("cometchat-calls-overview", "CometChat Calls — Overview",
 		"Call volume, outcomes, audio and video minutes (call-level and per participant) and calls in progress, from cometchat-exporter. Replicas of an app are counted once.",
 		[]string{"cometchat", "calls"}, callVars(), []panel{
-			{kind: "timeseries", title: "Calls per minute by final status", w: 12, h: 8, unit: "short", stacked: true,
+			{kind: "timeseries", title: "Calls per minute by final status", w: 12, h: 8, unit: "short", stacked: true, exemplars: true,
 				desc:    "Calls that reached a final status, per minute, stacked by status (busy: the callee was on another call). Each call is counted once, when it finishes.",
 				targets: []target{{rate("cometchat_calls_total", " by (status)", "") + " * 60", "{{status}}"}}, overrides: red},
-			{kind: "timeseries", title: "Answer, unanswered, rejected, canceled and busy ratios", w: 12, h: 8, unit: "percentunit", min: zero(), max: one(),
-				desc: "Share of finished calls by outcome. Answered means the call connected and ended normally; busy, that the callee was on another call.",
+			{kind: "timeseries", title: "Answer, unanswered, rejected, canceled and busy ratios", w: 12, h: 8, unit: "percentunit", min: zero(), max: one(), exemplars: true,
+				desc: "Share of finished calls by outcome. Answered means the call connected and ended normally; busy, that the callee was on another call. Exemplars (with Prometheus' exemplar storage) name a recent call of each outcome: its session_id is ready for the Get Call request.",
 				targets: []target{{ratio("ended"), "answered"}, {ratio("unanswered"), "unanswered"},
 					{ratio("rejected"), "rejected"}, {ratio("canceled"), "canceled"}, {ratio("busy"), "busy"}}},
 			{kind: "stat", title: "Call minutes in the selected range", w: 6, h: 5, unit: minutes, instant: true,
@@ -259,8 +261,8 @@ func overview() map[string]any {
 			{kind: "timeseries", title: "Participants in progress by mode and type", w: 12, h: 8, unit: "short", stacked: true,
 				desc:    "Participants in state ongoing in calls in progress, by mode and call type.",
 				targets: []target{{q(`sum by (mode, call_type) (DEDUP(cometchat_participants_active{SEL}))`), "{{mode}} {{call_type}}"}}},
-			{kind: "timeseries", title: "Call duration quantiles", w: 12, h: 8, unit: "s",
-				desc: "Wall-clock length of ended calls (endedAt - startedAt), estimated from the histogram.",
+			{kind: "timeseries", title: "Call duration quantiles", w: 12, h: 8, unit: "s", exemplars: true,
+				desc: "Wall-clock length of ended calls (endedAt - startedAt), estimated from the histogram. Exemplars name the last call of each duration bucket.",
 				targets: []target{{quantile("0.5", "cometchat_call_duration_seconds"), "p50"},
 					{quantile("0.9", "cometchat_call_duration_seconds"), "p90"},
 					{quantile("0.99", "cometchat_call_duration_seconds"), "p99"}}},

@@ -86,6 +86,11 @@ func emitted(t *testing.T) map[string]bool {
 	return names
 }
 
+// withExemplars are the panels where a call's session id helps: outcomes
+// (unanswered, rejected) and durations.
+var withExemplars = map[string]bool{"Calls per minute by final status": true,
+	"Answer, unanswered, rejected, canceled and busy ratios": true, "Call duration quantiles": true}
+
 var metricName = regexp.MustCompile(`\bcometchat_[a-z_]+\b`)
 
 func TestDashboardModel(t *testing.T) {
@@ -166,6 +171,9 @@ func TestDashboardModel(t *testing.T) {
 					// sum, as the recording rules are.
 					if strings.Contains(expr, "call_type=~") && strings.Contains(expr, "sum") {
 						assert.Contains(t, expr, "max without (instance, pod)", "panel %q: %s", title, expr)
+					}
+					if withExemplars[title] {
+						assert.Equal(t, true, tm["exemplar"], "panel %q shows exemplars", title)
 					}
 					legend, _ := tm["legendFormat"].(string)
 					assert.NotRegexp(t, `^p[1-9]\b`, legend, "panel %q: quantile legends are p50, p90, p99", title)
