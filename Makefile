@@ -12,8 +12,13 @@ LDFLAGS  := -s -w \
 	-X github.com/prometheus/common/version.BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 FUZZTIME ?= 60s
 STATICCHECK ?= v0.8.2
+# Prometheus 3 for the end-to-end tests (as prometheus3 on PATH), built
+# from the Go module proxy once (about 9 minutes) and cached in TOOLS.
+PROMETHEUS3 ?= v0.316.0
+TOOLS       ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cometchat-exporter
+PROMETHEUS3_DIR := $(TOOLS)/prometheus-$(PROMETHEUS3)
 
-.PHONY: all build test lint fuzz bench demo docker clean
+.PHONY: all build test lint fuzz bench demo docker clean prometheus3 prometheus3-dir
 
 all: lint test build
 
@@ -21,9 +26,9 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINARY) .
 
 # The test command: formatting, vet, and every test with the race detector,
-# including the promtool rule tests and the end-to-end run against a real
-# Prometheus (promtool and prometheus must be on PATH; under CI=true their
-# absence fails the tests).
+# including the promtool rule tests and the end-to-end runs against real
+# Prometheus 2 and 3 servers (promtool, prometheus and prometheus3 must be on
+# PATH; under CI=true their absence fails the tests).
 test: lint
 	$(GO) test -race -count=1 ./...
 
@@ -32,6 +37,16 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
+
+prometheus3: $(PROMETHEUS3_DIR)/prometheus3
+
+$(PROMETHEUS3_DIR)/prometheus3:
+	GOBIN=$(PROMETHEUS3_DIR) $(GO) install github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS3)
+	mv $(PROMETHEUS3_DIR)/prometheus $@
+
+# Where prometheus3 is, for PATH: export PATH="$$PATH:$$(make -s prometheus3-dir)"
+prometheus3-dir:
+	@echo $(PROMETHEUS3_DIR)
 
 # Longer fuzzing of the decoders: make fuzz FUZZTIME=10m
 fuzz:

@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cometchat-exporter/cometchat-exporter/alerts"
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
 	"github.com/cometchat-exporter/cometchat-exporter/internal/testenv"
 )
@@ -79,18 +80,28 @@ func promGet(base, path string, params url.Values) (*apiResponse, error) {
 // TestDashboardsAndRulesAgainstPrometheus runs the exporter in --demo mode
 // beside a real Prometheus that scrapes it every second and loads the
 // rules, then runs every dashboard query through the HTTP API and checks
-// every rule group's health.
+// every rule group's health; the same with two replicas of one app; and
+// the exemplars Prometheus stored. It runs on Prometheus 2 (Debian's
+// prometheus) and on Prometheus 3 (prometheus3 on PATH; .ci/run builds it).
 func TestDashboardsAndRulesAgainstPrometheus(t *testing.T) {
-	prometheus := testenv.RequireTool(t, "prometheus")
 	if testing.Short() {
-		t.Skip("starts a Prometheus server and waits for data")
+		t.Skip("starts Prometheus servers and waits for data")
 	}
-	dir := t.TempDir()
-	exporter := filepath.Join(dir, "cometchat_exporter")
+	exporter := filepath.Join(t.TempDir(), "cometchat_exporter")
 	build := exec.Command("go", "build", "-o", exporter, "..")
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "%s", out)
+	for _, run := range []struct{ name, tool, features string }{
+		{"prometheus2", "prometheus", "exemplar-storage"},                                                      // OpenMetrics
+		{"prometheus3", "prometheus3", "exemplar-storage"},                                                     // OpenMetrics, its default scrape protocols
+		{"prometheus3-created-timestamps", "prometheus3", "exemplar-storage,created-timestamp-zero-ingestion"}, // protobuf
+	} {
+		t.Run(run.name, func(t *testing.T) { againstPrometheus(t, testenv.RequireTool(t, run.tool), exporter, run.features) })
+	}
+}
 
+func againstPrometheus(t *testing.T, prometheus, exporter, features string) {
+	dir := t.TempDir()
 	expAddr, promAddr := freePort(t), freePort(t)
 	expLog := startProcess(t, exporter, "--demo", "--web.listen-address="+expAddr)
 
@@ -152,7 +163,7 @@ scrape_configs:
 	cfgFile := filepath.Join(dir, "prometheus.yml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte(cfg), 0o600))
 	promLog := startProcess(t, prometheus, "--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+promAddr)
+		"--web.listen-address="+promAddr, "--enable-feature="+features)
 	base := "http://" + promAddr
 	defer func() {
 		if t.Failed() {
@@ -329,4 +340,70 @@ scrape_configs:
 	}
 	t.Logf("%d queries compared with one replica and with two", len(compared))
 	assert.Empty(t, bad, "one replica and two give the same series and values")
+
+	// _created lines: a Prometheus reading created timestamps (protobuf)
+	// stores none as series; any other stores each as a series of its own
+	// (README, OpenMetrics).
+	created := values(`count({__name__=~"cometchat_.*_created", job="cometchat"})`)
+	if strings.Contains(features, "created-timestamp-zero-ingestion") {
+		assert.Empty(t, created, "no _created series")
+	} else {
+		assert.NotEmpty(t, created, "_created lines stored as series")
+	}
+
+	// Exemplars: Prometheus stored session ids from the OpenMetrics scrape,
+	// and each one is a call the fake API holds, with the status of its
+	// series; the duration exemplars are ended calls of that length.
+	type exemplarSeries struct {
+		SeriesLabels map[string]string `json:"seriesLabels"`
+		Exemplars    []struct {
+			Labels map[string]string `json:"labels"`
+			Value  string            `json:"value"`
+		} `json:"exemplars"`
+	}
+	exemplars := func(query string) []exemplarSeries {
+		var got []exemplarSeries
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+			r, err := promGet(base, "/api/v1/query_exemplars", url.Values{"query": {query},
+				"start": {fmt.Sprint(time.Now().Add(-time.Hour).Unix())}, "end": {fmt.Sprint(time.Now().Unix())}})
+			require.NoError(t, err)
+			require.Equal(t, "success", r.Status, "%s: %s", query, r.Error)
+			require.NoError(t, json.Unmarshal(r.Data, &got))
+			if len(got) > 0 {
+				break
+			}
+		}
+		return got
+	}
+	statuses := exemplars(`cometchat_calls_total{job="replicas"}`)
+	require.NotEmpty(t, statuses, "exemplars on cometchat_calls_total")
+	durations := exemplars(`cometchat_call_duration_seconds_bucket{job="replicas"}`)
+	require.NotEmpty(t, durations, "exemplars on the duration buckets")
+	// Read after the exemplars: a counted call is final in the fake by then.
+	calls := map[string]cometchat.Call{}
+	for _, c := range fake.Calls() {
+		calls[c.SessionID] = c
+	}
+	checked := 0
+	for _, series := range statuses {
+		for _, ex := range series.Exemplars {
+			checked++
+			id := ex.Labels["session_id"]
+			c, ok := calls[id]
+			require.True(t, ok, "exemplar session_id %q is a call of the fake", id)
+			status := strings.Replace(c.Status, "cancelled", "canceled", 1)
+			assert.Equal(t, series.SeriesLabels["status"], status, "call %s", id)
+			assert.Equal(t, "1", ex.Value)
+			assert.NotContains(t, series.SeriesLabels, "session_id", "an exemplar is never a label")
+		}
+	}
+	for _, series := range durations {
+		for _, ex := range series.Exemplars {
+			c, ok := calls[ex.Labels["session_id"]]
+			require.True(t, ok, "exemplar %v is a call of the fake", ex.Labels)
+			assert.Equal(t, "ended", c.Status)
+			assert.Equal(t, fmt.Sprint(c.EndedAt-c.StartedAt), ex.Value, "the exemplar's value is the call's length")
+		}
+	}
+	t.Logf("%d exemplars on cometchat_calls_total checked against the fake", checked)
 }
