@@ -41,11 +41,11 @@ func backfill20k(b *testing.B, perPage int) {
 		fake.MaxPer = perPage
 		// Each poll lists status=ongoing exactly once: that counts polls.
 		var polls atomic.Int64
-		fake.BeforeRequest = func(r *http.Request) {
+		fake.SetBeforeRequest(func(r *http.Request) {
 			if r.URL.Query().Get("status") == "ongoing" && r.URL.Query().Get("page") == "1" {
 				polls.Add(1)
 			}
-		}
+		})
 		now := time.Now()
 		for i := range 20_000 {
 			at := now.Add(-time.Duration(i+1) * 72 * time.Hour / 20_001).Unix()

@@ -308,17 +308,17 @@ func TestPageShiftOfExactlyOnePageLosesNothing(t *testing.T) {
 			// of calls arrives at the head: each of those pages repeats
 			// the page before it.
 			n := 0
-			h.fake.BeforeRequest = func(r *http.Request) {
+			h.fake.SetBeforeRequest(func(r *http.Request) {
 				if p := r.URL.Query().Get("page"); r.URL.Query().Get("status") == "" && (p == "2" || p == "4") {
 					for range 10 {
 						n++
 						h.fake.Put(call(fmt.Sprintf("burst%02d", n), 100+int64(n), "rejected"))
 					}
 				}
-			}
+			})
 			h.now = h.now.Add(time.Minute)
 			h.poll()
-			h.fake.BeforeRequest = nil
+			h.fake.SetBeforeRequest(nil)
 			h.now = h.now.Add(time.Minute)
 			h.poll()
 			assert.Equal(t, map[string]uint64{"ended": 35, "rejected": uint64(n)}, h.sums().Calls)
@@ -331,11 +331,11 @@ func TestServerIgnoringPageIsDetected(t *testing.T) {
 		t.Run(fmt.Sprintf("omit current_page %v", omit), func(t *testing.T) {
 			h := newHarness(t)
 			h.fake.OmitCurrentPage = omit
-			h.fake.BeforeRequest = func(r *http.Request) {
+			h.fake.SetBeforeRequest(func(r *http.Request) {
 				q := r.URL.Query()
 				q.Del("page") // always page 1
 				r.URL.RawQuery = q.Encode()
-			}
+			})
 			for i := range 60 {
 				h.put(call(fmt.Sprintf("h%02d", i), -int64(i+1)*60, "ended"))
 			}
@@ -424,13 +424,13 @@ func TestNoRescanOfHistoryAfterAnOngoingDiscoveryOrAFailedPoll(t *testing.T) {
 	// A call starts between the head scan and the ongoing listing: the
 	// ongoing listing learns it.
 	var once atomic.Bool
-	h.fake.BeforeRequest = func(r *http.Request) {
+	h.fake.SetBeforeRequest(func(r *http.Request) {
 		if r.URL.Query().Get("status") == "ongoing" && once.CompareAndSwap(false, true) {
 			h.fake.Put(call("sneaky", 10, "ongoing"))
 		}
-	}
+	})
 	h.poll()
-	h.fake.BeforeRequest = nil
+	h.fake.SetBeforeRequest(nil)
 	assert.LessOrEqual(t, idle(), int64(3), "the next poll costs about what an idle poll costs")
 
 	// A poll fails after counting a page.
@@ -537,7 +537,7 @@ func TestStoppedMidPollCountsNoCanceledErrorAndKeepsUp(t *testing.T) {
 	blocked := make(chan struct{})
 	release := make(chan struct{})
 	var once atomic.Bool
-	h.fake.BeforeRequest = func(r *http.Request) {
+	h.fake.SetBeforeRequest(func(r *http.Request) {
 		if once.CompareAndSwap(false, true) {
 			close(blocked)
 			select {
@@ -545,7 +545,7 @@ func TestStoppedMidPollCountsNoCanceledErrorAndKeepsUp(t *testing.T) {
 			case <-time.After(5 * time.Second):
 			}
 		}
-	}
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.p.Run(ctx); close(done) }()

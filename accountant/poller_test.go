@@ -164,7 +164,7 @@ func TestPageShiftMidScanCountsEachCallOnce(t *testing.T) {
 	// Before every list request, three more calls arrive at the head, so
 	// page 2 repeats the tail of page 1, and so on.
 	var arrivals atomic.Int32
-	h.fake.BeforeRequest = func(r *http.Request) {
+	h.fake.SetBeforeRequest(func(r *http.Request) {
 		if r.URL.Query().Get("status") != "" || arrivals.Load() >= 30 {
 			return
 		}
@@ -172,9 +172,9 @@ func TestPageShiftMidScanCountsEachCallOnce(t *testing.T) {
 			n := arrivals.Add(1)
 			h.fake.Put(call(fmt.Sprintf("late%02d", n), 100+int64(n), "rejected"))
 		}
-	}
+	})
 	h.poll()
-	h.fake.BeforeRequest = nil
+	h.fake.SetBeforeRequest(nil)
 	h.poll()
 	got := h.sums()
 	assert.Equal(t, uint64(35), got.Calls["ended"])
@@ -268,12 +268,12 @@ func TestServerIgnoringFiltersAndPerPage(t *testing.T) {
 	h.fake.IgnorePerPage = true
 	h.fake.TimeFilter = cometchattest.TimeFilterExact
 	var sentTimeFilter atomic.Bool
-	h.fake.BeforeRequest = func(r *http.Request) {
+	h.fake.SetBeforeRequest(func(r *http.Request) {
 		q := r.URL.Query()
 		if q.Has("startedAt") || q.Has("endedAt") {
 			sentTimeFilter.Store(true)
 		}
-	}
+	})
 	meeting := call("meeting", -7200, "ongoing")
 	h.put(meeting)
 	for i := range 60 {

@@ -189,7 +189,7 @@ func TestSimulation(t *testing.T) {
 	var cancelPoll atomic.Pointer[context.CancelFunc]
 	var quiet atomic.Bool // no arrivals: a first poll after an identity change
 	var bursts atomic.Int64
-	fake.BeforeRequest = func(r *http.Request) {
+	fake.SetBeforeRequest(func(r *http.Request) {
 		reqMu.Lock()
 		step := reqRng.IntN(3) == 0
 		burst := reqRng.IntN(30) == 0 && bursts.Load() < 40
@@ -212,7 +212,7 @@ func TestSimulation(t *testing.T) {
 				(*c)()
 			}
 		}
-	}
+	})
 
 	// writeOffUnseen: a first poll reads the list down to the dedupe
 	// capacity. A call still in progress further down is found only by the
@@ -300,7 +300,7 @@ func TestSimulation(t *testing.T) {
 
 	// Quiesce: no more faults or arrivals, every call ends, the disk has
 	// room, the poller catches up (re-checks back off up to 10 minutes).
-	fake.BeforeRequest = nil
+	fake.SetBeforeRequest(nil)
 	fake.InjectRandom(0, seed)
 	getBroken.Store(false)
 	disk.on.Store(false)

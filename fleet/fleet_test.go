@@ -170,11 +170,11 @@ func TestReadyWithAnAppWhoseKeyIsWrong(t *testing.T) {
 func TestReloadMidPollCountsNoCanceledError(t *testing.T) {
 	fake := cometchattest.New(key)
 	var hook atomic.Pointer[func(*http.Request)]
-	fake.BeforeRequest = func(r *http.Request) {
+	fake.SetBeforeRequest(func(r *http.Request) {
 		if h := hook.Load(); h != nil {
 			(*h)(r)
 		}
-	}
+	})
 	srv := fake.Start()
 	defer srv.Close()
 	f := startFleet(t, Settings{})

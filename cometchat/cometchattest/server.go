@@ -63,9 +63,9 @@ type Server struct {
 
 	faults *faults
 
-	// BeforeRequest, when set, runs before each request is answered (with
+	// beforeRequest, when set, runs before each request is answered (with
 	// the server unlocked): tests use it to make calls arrive mid-scan.
-	BeforeRequest func(r *http.Request)
+	beforeRequest atomic.Pointer[func(r *http.Request)]
 
 	requests map[string]*atomic.Int64
 }
@@ -205,8 +205,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "ERR_METHOD_NOT_ALLOWED", "only GET is supported")
 		return
 	}
-	if s.BeforeRequest != nil {
-		s.BeforeRequest(r)
+	if f := s.beforeRequest.Load(); f != nil {
+		(*f)(r)
 	}
 	if s.faults.inject(w, r, endpoint) {
 		return
@@ -291,6 +291,16 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 		delete(pagination, "total_pages")
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "meta": map[string]any{"pagination": pagination}})
+}
+
+// SetBeforeRequest sets a function run before each request is answered
+// (nil for none); it may be changed while requests are being served.
+func (s *Server) SetBeforeRequest(f func(r *http.Request)) {
+	if f == nil {
+		s.beforeRequest.Store(nil)
+		return
+	}
+	s.beforeRequest.Store(&f)
 }
 
 func (s *Server) matches(c *cometchat.Call, q map[string][]string) bool {
