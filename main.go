@@ -32,6 +32,7 @@ import (
 	"github.com/cometchat-exporter/cometchat-exporter/collector"
 	"github.com/cometchat-exporter/cometchat-exporter/config"
 	"github.com/cometchat-exporter/cometchat-exporter/fleet"
+	"github.com/cometchat-exporter/cometchat-exporter/webhook"
 )
 
 const exporterName = "cometchat_exporter"
@@ -77,6 +78,8 @@ func run(args []string, stderr io.Writer) int {
 		noExporter  = app.Flag("web.disable-exporter-metrics", "Exclude Go runtime and process metrics from /metrics.").Bool()
 		logLevel    = app.Flag("log.level", "Only log messages with the given severity or above: debug, info, warn, error.").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat   = app.Flag("log.format", "Log format: logfmt or json.").Default("logfmt").Enum("logfmt", "json")
+		hookAddr    = app.Flag("webhook.listen-address", "Address of a listener for CometChat's call webhooks at "+webhook.Path+" (off when empty). Off loopback it needs basic_auth_users in --webhook.config.file.").String()
+		hookConfig  = app.Flag("webhook.config.file", "exporter-toolkit web config (TLS, basic_auth_users) of the webhook listener.").String()
 		toolkit     = kingpinflag.AddFlags(app, defaultAddress)
 	)
 	intervalSet := false
@@ -116,6 +119,9 @@ func run(args []string, stderr io.Writer) int {
 			return fail(logger, errors.New(check.msg))
 		}
 	}
+	if err := checkWebhookListener(*hookAddr, *hookConfig); err != nil {
+		return fail(logger, err)
+	}
 
 	shardIndex, shardCount, err := config.ParseShard(*shard)
 	if err != nil {
@@ -152,12 +158,16 @@ func run(args []string, stderr io.Writer) int {
 	// collector.Exposition); reg holds the exporter-wide ones.
 	reg := prometheus.NewRegistry()
 	exposition := collector.NewExposition()
-	pollers := fleet.New(ctx, fleet.Settings{
+	settings := fleet.Settings{
 		Timeout: *timeout, MaxRequestsPerMinute: *budget, Overlap: *overlap, Capacity: *capacity,
 		StateFile: *stateFile, PerAppState: *configFile != "", Logger: logger,
 		UserAgent: exporterName + "/" + version.Version,
 		OnPublish: exposition.Update, Forget: exposition.Forget,
-	})
+	}
+	if *hookAddr != "" {
+		settings.OnHintCounted = webhookLatency(reg)
+	}
+	pollers := fleet.New(ctx, settings)
 	defer pollers.Stop()
 	if err := pollers.Apply(apps); err != nil {
 		return fail(logger, err)
@@ -206,8 +216,12 @@ func run(args []string, stderr io.Writer) int {
 	}
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- web.ListenAndServe(srv, toolkit, slogFor(logger)) }()
+	hooks := webhookServer(webhook.NewHandler(pollers, reg, logger))
+	if *hookAddr != "" {
+		go func() { serveErr <- web.ListenAndServe(hooks, webhookFlags(*hookAddr, *hookConfig), slogFor(logger)) }()
+	}
 
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -226,6 +240,7 @@ func run(args []string, stderr io.Writer) int {
 			level.Info(logger).Log("msg", "Shutting down", "signal", s)
 			shutdown, done := context.WithTimeout(context.Background(), 10*time.Second)
 			srv.Shutdown(shutdown)
+			hooks.Shutdown(shutdown)
 			done()
 			cancel()
 			pollers.Stop()

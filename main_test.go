@@ -262,6 +262,10 @@ func TestStartupValidation(t *testing.T) {
 			`--web.telemetry-path must be a path starting with / other than /-/healthy, /-/ready, /-/reload, got "metrics"`},
 		{"telemetry path on readiness", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--web.telemetry-path=/-/ready"},
 			`--web.telemetry-path must be a path starting with / other than /-/healthy, /-/ready, /-/reload, got "/-/ready"`},
+		{"webhook listener open to the network", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--webhook.listen-address=:9878"},
+			`--webhook.listen-address ":9878" is not a loopback address: set basic_auth_users in --webhook.config.file, with the credentials set in CometChat's webhook settings, so that only CometChat can post calls`},
+		{"webhook config without a listener", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--webhook.config.file=/etc/hooks.yml"},
+			"--webhook.config.file is set but --webhook.listen-address is not"},
 		{"unknown flag", keyEnv, []string{"--cometchat.api-key=secret"},
 			"unknown long flag '--cometchat.api-key'"},
 	}

@@ -169,6 +169,26 @@ func sweepCompleted(v verdict) bool {
 	return false
 }
 
+// Webhook hints (see Poller.Hint).
+const (
+	// hintWindow gathers the hints of a burst into one batch.
+	hintWindow = 100 * time.Millisecond
+	// hintPollThreshold: a batch larger than this costs more Get Calls
+	// than one poll costs list requests, so a poll runs instead.
+	hintPollThreshold = 20
+	// A call the API does not show (or not as final) yet is looked up
+	// again after hintRetryAfter, maxHintTries times in all.
+	hintRetryAfter = time.Second
+	maxHintTries   = 3
+	// maxHintsQueued bounds the queue; hints beyond it are dropped and
+	// left to the next poll.
+	maxHintsQueued = 4096
+)
+
+// pollInstead reports whether a batch of hints is better served by a poll
+// than by one Get Call each.
+func pollInstead(batch int) bool { return batch > hintPollThreshold }
+
 // checkResult is what a Get Call of a tracked call found.
 type checkResult int
 

@@ -42,6 +42,9 @@ type Config struct {
 	// MaxNotFound: a tracked call for which Get Call answers not found this
 	// many checks in a row is dropped without being counted.
 	MaxNotFound int
+	// OnHintCounted, when set, is told how long after its webhook arrived
+	// a hinted call was counted.
+	OnHintCounted func(time.Duration)
 	// SweepEvery: at most this long after the last sweep (and at the first
 	// poll after a start), a poll's head scan reads on past the calls the
 	// last polls read, down to where the previous sweep began. A call the
@@ -92,6 +95,9 @@ type Poller struct {
 	// because the poller is being stopped is not an API error.
 	stopping atomic.Bool
 
+	// hints are session ids that webhooks named, for Run to look up.
+	hints chan Hint
+
 	snap      atomic.Pointer[Snapshot]
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -126,7 +132,8 @@ func NewPoller(cfg Config) (*Poller, error) {
 		cfg.Now = time.Now
 	}
 	cfg.Logger = log.With(cfg.Logger, "app", cfg.App)
-	p := &Poller{cfg: cfg, ledger: NewLedger(), stats: newAPIStats(), statsStarted: cfg.Now(), ready: make(chan struct{})}
+	p := &Poller{cfg: cfg, ledger: NewLedger(), stats: newAPIStats(), statsStarted: cfg.Now(), ready: make(chan struct{}),
+		hints: make(chan Hint, maxHintsQueued)}
 	api := cfg.API
 	next := api.Observe
 	api.Observe = func(info cometchat.RequestInfo) {
@@ -237,12 +244,30 @@ func (p *Poller) Run(ctx context.Context) {
 		if ra := p.client.RetryAfter(); ra.After(next) {
 			next = ra
 		}
-		t := time.NewTimer(time.Until(next))
+		if !p.waitForPoll(ctx, next) {
+			return
+		}
+	}
+}
+
+// waitForPoll waits until the next poll is due, applying the webhooks'
+// hints meanwhile; a burst of hints makes the poll due at once. It
+// returns false when ctx is done.
+func (p *Poller) waitForPoll(ctx context.Context, next time.Time) bool {
+	t := time.NewTimer(time.Until(next))
+	defer t.Stop()
+	for {
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return
+			return false
 		case <-t.C:
+			return true
+		case h := <-p.hints:
+			batch := p.gatherHints(h)
+			if pollInstead(len(batch)) {
+				return true
+			}
+			p.applyHints(ctx, batch)
 		}
 	}
 }
@@ -591,4 +616,104 @@ func (p *Poller) skipped(n int) {
 	for range n {
 		p.stats.countError("invalid_call")
 	}
+}
+
+// Hint is a webhook's word that a call changed: the poller looks the call
+// up with Get Call and counts it through the ledger, as a poll would.
+type Hint struct {
+	SessionID string
+	// Final: the trigger said the call is over (ended, busy, rejected...).
+	Final bool
+	// Received is when the webhook arrived, for the latency histogram.
+	Received time.Time
+	tries    int
+}
+
+// Hint queues a hint for Run; it never blocks. A full queue drops it: the
+// next poll finds the call anyway.
+func (p *Poller) Hint(h Hint) bool {
+	select {
+	case p.hints <- h:
+		return true
+	default:
+		return false
+	}
+}
+
+// gatherHints collects the hints arriving within hintWindow of the first,
+// one per session id, the final one kept.
+func (p *Poller) gatherHints(first Hint) []Hint {
+	byID := map[string]int{}
+	var batch []Hint
+	add := func(h Hint) {
+		if i, ok := byID[h.SessionID]; ok {
+			batch[i].Final = batch[i].Final || h.Final
+			return
+		}
+		byID[h.SessionID] = len(batch)
+		batch = append(batch, h)
+	}
+	add(first)
+	window := time.NewTimer(hintWindow)
+	defer window.Stop()
+	for {
+		select {
+		case h := <-p.hints:
+			add(h)
+		case <-window.C:
+			return batch
+		}
+	}
+}
+
+// applyHints looks up each hinted call with Get Call and observes it
+// through the ledger, then persists and publishes, as a poll does. Before
+// the first successful poll nothing is applied: what is history is not
+// known yet, and that poll reads everything anyway.
+func (p *Poller) applyHints(ctx context.Context, batch []Hint) {
+	l := p.ledger
+	if !l.Initialized {
+		return
+	}
+	now := p.cfg.Now()
+	mode := observeMode{poll: p.poll, at: now}
+	for _, h := range batch {
+		if ctx.Err() != nil {
+			return
+		}
+		if l.isDone(h.SessionID) {
+			continue // a repeated delivery, or counted by a poll already
+		}
+		c, err := p.client.Get(ctx, h.SessionID)
+		var apiErr *cometchat.APIError
+		switch {
+		case errors.As(err, &apiErr) && apiErr.NotFound():
+			p.retryHint(h) // the API may list a call a moment after its webhook
+			continue
+		case err != nil:
+			continue // the poll will find it
+		}
+		c.SessionID = h.SessionID
+		switch p.observe(c, mode) {
+		case Counted:
+			if p.cfg.OnHintCounted != nil {
+				p.cfg.OnHintCounted(now.Sub(h.Received))
+			}
+		case Tracking:
+			if h.Final {
+				p.retryHint(h) // the API does not show the end yet
+			}
+		}
+	}
+	p.persist()
+	p.publish()
+}
+
+// retryHint queues a hint again after hintRetryAfter, a few times; then
+// the call is left to the polls.
+func (p *Poller) retryHint(h Hint) {
+	if h.tries++; h.tries >= maxHintTries {
+		return
+	}
+	time.AfterFunc(hintRetryAfter, func() { p.Hint(h) })
 }

@@ -34,6 +34,9 @@ type Settings struct {
 	// renders it); Forget is told about removed apps.
 	OnPublish func(*accountant.Snapshot)
 	Forget    func(app string)
+	// OnHintCounted, when set, is told how long after its webhook a hinted
+	// call of an app was counted.
+	OnHintCounted func(app string, d time.Duration)
 }
 
 // Fleet is the set of running pollers.
@@ -46,6 +49,14 @@ type Fleet struct {
 	// view is what /-/ready reads: a copy of the pollers, replaced on
 	// every change, so that it never waits for a reload.
 	view atomic.Pointer[[]*accountant.Poller]
+	// routes are the pollers by CometChat app id, for webhooks, replaced
+	// with view.
+	routes atomic.Pointer[map[string][]route]
+}
+
+type route struct {
+	app    string
+	poller *accountant.Poller
 }
 
 type member struct {
@@ -142,8 +153,30 @@ func (f *Fleet) pollerConfig(a config.App, resume *accountant.Poller) accountant
 	return accountant.Config{
 		App: a.Name, Identity: Identity(a), API: f.apiConfig(a), Interval: a.PollInterval, Backfill: a.Backfill,
 		Overlap: f.s.Overlap, Capacity: f.s.Capacity, StateFile: state, Logger: f.s.Logger,
-		OnPublish: f.s.OnPublish, Resume: resume,
+		OnPublish: f.s.OnPublish, Resume: resume, OnHintCounted: f.hintCounted(a.Name),
 	}
+}
+
+func (f *Fleet) hintCounted(app string) func(time.Duration) {
+	if f.s.OnHintCounted == nil {
+		return nil
+	}
+	return func(d time.Duration) { f.s.OnHintCounted(app, d) }
+}
+
+// Hint passes a webhook's hint to the apps with that app id, and returns
+// their names; none when no app has that id.
+func (f *Fleet) Hint(appID string, h accountant.Hint) []string {
+	r := f.routes.Load()
+	if r == nil {
+		return nil
+	}
+	var apps []string
+	for _, rt := range (*r)[appID] {
+		rt.poller.Hint(h)
+		apps = append(apps, rt.app)
+	}
+	return apps
 }
 
 func (f *Fleet) start(a config.App, p *accountant.Poller) {
@@ -172,10 +205,13 @@ func (f *Fleet) Stop() {
 
 func (f *Fleet) publish() {
 	ps := make([]*accountant.Poller, 0, len(f.members))
+	routes := map[string][]route{}
 	for _, m := range f.members {
 		ps = append(ps, m.poller)
+		routes[m.app.AppID] = append(routes[m.app.AppID], route{m.app.Name, m.poller})
 	}
 	f.view.Store(&ps)
+	f.routes.Store(&routes)
 }
 
 func (f *Fleet) pollers() []*accountant.Poller {
