@@ -61,6 +61,7 @@ bench:
 	$(GO) test -run XXX -bench 'StateWriteBusyPoll' -benchtime 200x -count 3 ./accountant
 	$(GO) test -run XXX -bench 'Metrics100Apps' -benchmem -count 5 ./collector
 	$(GO) test -run XXX -bench 'Backfill20k' -benchtime 1x .
+	$(GO) test -run XXX -bench 'EndToCounted' -benchtime 1x ./accountant
 
 demo:
 	$(GO) run . --demo

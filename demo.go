@@ -15,6 +15,7 @@ import (
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
 	"github.com/cometchat-exporter/cometchat-exporter/config"
+	"github.com/cometchat-exporter/cometchat-exporter/webhook"
 )
 
 // --demo: the fake Calls API of cometchat/cometchattest, served on
@@ -22,7 +23,7 @@ import (
 
 // startDemo serves the simulated Calls API on a loopback port, with history
 // from before start and live traffic, and returns the app that polls it.
-func startDemo(ctx context.Context, logger log.Logger, rate, speed float64, every, backfill time.Duration) (config.App, error) {
+func startDemo(ctx context.Context, logger log.Logger, rate, speed float64, every, backfill time.Duration) (config.App, *cometchattest.Traffic, error) {
 	keyBytes := make([]byte, 16)
 	rand.Read(keyBytes)
 	key := hex.EncodeToString(keyBytes)
@@ -33,7 +34,7 @@ func startDemo(ctx context.Context, logger log.Logger, rate, speed float64, ever
 	traffic.SeedHistory(250, now.Add(-24*time.Hour), now.Add(-time.Minute))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return config.App{}, fmt.Errorf("demo: %w", err)
+		return config.App{}, nil, fmt.Errorf("demo: %w", err)
 	}
 	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
@@ -43,7 +44,24 @@ func startDemo(ctx context.Context, logger log.Logger, rate, speed float64, ever
 	level.Info(logger).Log("msg", "Demo mode: serving a simulated Calls API", "base_url", base,
 		"calls_per_minute", rate, "speed", speed)
 	if err := cometchat.CheckBaseURL(base, false); err != nil {
-		return config.App{}, err
+		return config.App{}, nil, err
 	}
-	return config.App{Name: "demo", AppID: "demo", BaseURL: base, APIKey: key, PollInterval: every, Backfill: backfill}, nil
+	return config.App{Name: "demo", AppID: "demo", BaseURL: base, APIKey: key, PollInterval: every, Backfill: backfill}, traffic, nil
+}
+
+// demoWebhooks serves the webhook handler on a loopback port of its own
+// and makes the demo's traffic post its call events there, as CometChat
+// would: a newcomer sees calls counted within a second of their end.
+func demoWebhooks(ctx context.Context, logger log.Logger, traffic *cometchattest.Traffic, h http.Handler) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("demo webhooks: %w", err)
+	}
+	srv := webhookServer(h)
+	go srv.Serve(ln)
+	go func() { <-ctx.Done(); srv.Close() }()
+	url := "http://" + ln.Addr().String() + webhook.Path
+	traffic.SendWebhooks(url, "demo", "", "")
+	level.Info(logger).Log("msg", "Demo mode: the simulated API posts its call webhooks", "url", url)
+	return nil
 }

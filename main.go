@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/cometchat-exporter/cometchat-exporter/collector"
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
 	"github.com/cometchat-exporter/cometchat-exporter/config"
 	"github.com/cometchat-exporter/cometchat-exporter/fleet"
 	"github.com/cometchat-exporter/cometchat-exporter/webhook"
@@ -128,6 +129,7 @@ func run(args []string, stderr io.Writer) int {
 		return fail(logger, err)
 	}
 	// What to poll: the demo's fake API, a config file, or the flags.
+	var demoTraffic *cometchattest.Traffic
 	loadApps := func() ([]config.App, error) {
 		if *configFile != "" {
 			apps, err := config.LoadFile(*configFile, config.Defaults{PollInterval: *interval, AllowInsecure: *insecure})
@@ -143,10 +145,11 @@ func run(args []string, stderr io.Writer) int {
 		if !intervalSet {
 			every = 2 * time.Second
 		}
-		demoApp, err := startDemo(ctx, logger, *demoRate, *demoSpeed, every, *backfill)
+		demoApp, traffic, err := startDemo(ctx, logger, *demoRate, *demoSpeed, every, *backfill)
 		if err != nil {
 			return fail(logger, err)
 		}
+		demoTraffic = traffic
 		loadApps = func() ([]config.App, error) { return []config.App{demoApp}, nil }
 	}
 	apps, err := loadApps()
@@ -164,7 +167,7 @@ func run(args []string, stderr io.Writer) int {
 		UserAgent: exporterName + "/" + version.Version,
 		OnPublish: exposition.Update, Forget: exposition.Forget,
 	}
-	if *hookAddr != "" {
+	if *hookAddr != "" || demoTraffic != nil {
 		settings.OnHintCounted = webhookLatency(reg)
 	}
 	pollers := fleet.New(ctx, settings)
@@ -218,7 +221,13 @@ func run(args []string, stderr io.Writer) int {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- web.ListenAndServe(srv, toolkit, slogFor(logger)) }()
-	hooks := webhookServer(webhook.NewHandler(pollers, reg, logger))
+	hookHandler := webhook.NewHandler(pollers, reg, logger)
+	hooks := webhookServer(hookHandler)
+	if demoTraffic != nil {
+		if err := demoWebhooks(ctx, logger, demoTraffic, hookHandler); err != nil {
+			return fail(logger, err)
+		}
+	}
 	if *hookAddr != "" {
 		go func() { serveErr <- web.ListenAndServe(hooks, webhookFlags(*hookAddr, *hookConfig), slogFor(logger)) }()
 	}

@@ -73,3 +73,15 @@ func TestWebhookListener(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, 401, resp.StatusCode, "the webhook listener serves nothing else, to no one without credentials")
 }
+
+// In --demo the simulated API posts its call webhooks to the exporter, so
+// a newcomer sees them hinted and counted.
+func TestDemoSendsWebhooks(t *testing.T) {
+	e := startExporter(t, nil, "--demo", "--demo.calls-per-minute=600", "--demo.speed=10")
+	e.waitReady()
+	eventually(t, 20*time.Second, func() bool {
+		_, m := e.metrics()
+		return m.sum("cometchat_exporter_webhooks_total", map[string]string{"app": "demo", "trigger": "call_initiated", "result": "hinted"}) > 0 &&
+			m.sum("cometchat_exporter_webhooks_total", map[string]string{"app": "demo", "trigger": "call_ended", "result": "hinted"}) > 0
+	}, "the demo's webhooks arrive")
+}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -240,4 +243,59 @@ func BenchmarkDecodeAndCount(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(calls)/b.Elapsed().Seconds(), "calls/s")
+}
+
+// BenchmarkEndToCounted measures the time from a call's end to the call
+// being counted (published), with webhook hints and with polling alone,
+// at a 2 s poll interval: 40 calls one after another, each ending at a
+// random moment of the poll cycle. Run it once:
+//
+//	go test -run XXX -bench EndToCounted -benchtime 1x ./accountant
+func BenchmarkEndToCounted(b *testing.B) {
+	const interval, calls = 2 * time.Second, 40
+	for _, mode := range []string{"webhooks", "polling"} {
+		b.Run(mode, func(b *testing.B) {
+			fake := cometchattest.New(key)
+			srv := fake.Start()
+			defer srv.Close()
+			var published atomic.Int64
+			p, err := NewPoller(Config{App: "bench", Interval: interval,
+				API: cometchat.Config{BaseURL: srv.URL + "/v3", APIKey: key, Timeout: 10 * time.Second},
+				OnPublish: func(s *Snapshot) {
+					if t := s.Totals[Labels{"audio", "call", "user"}]; t != nil {
+						published.Store(int64(t.Calls["ended"]))
+					}
+				}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { p.Run(ctx); close(done) }()
+			defer func() { cancel(); <-done }()
+			<-p.Ready()
+			rng := rand.New(rand.NewPCG(1, 2))
+			var lat []time.Duration
+			b.ResetTimer()
+			for i := range calls {
+				time.Sleep(time.Duration(rng.Int64N(int64(interval))))
+				id := fmt.Sprintf("c%03d", i)
+				c := call(id, 0, "ended")
+				c.InitiatedAt = time.Now().Unix()
+				fake.Put(c)
+				ended := time.Now()
+				if mode == "webhooks" {
+					p.Hint(Hint{SessionID: id, Final: true, Received: ended})
+				}
+				for published.Load() < int64(i+1) {
+					time.Sleep(5 * time.Millisecond)
+				}
+				lat = append(lat, time.Since(ended))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99-ms")
+		})
+	}
 }

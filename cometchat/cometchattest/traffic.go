@@ -32,6 +32,11 @@ type Traffic struct {
 	// timestamp at all in their JSON, while keeping their place in the
 	// list.
 	Stuck, Poisoned, Undated float64
+	// OnEvent, when set, is told of each call event as a webhook trigger
+	// names it (call_initiated, call_started, call_ended, call_busy,
+	// call_cancelled, call_rejected, call_unanswered), after the store
+	// changed. It is called with the generator locked: it must not block.
+	OnEvent func(trigger, sessionID string)
 
 	live    map[string]*life
 	last    time.Time
@@ -97,10 +102,23 @@ func (t *Traffic) Step(now time.Time) {
 			l.answered = true
 			l.deadline = now.Add(l.talk)
 			t.s.Update(id, func(c *cometchat.Call) { answer(c, now) })
+			t.event("call_started", id)
 			continue
 		}
-		t.s.Update(id, func(c *cometchat.Call) { t.finish(c, l.outcome, now) })
+		var status string
+		t.s.Update(id, func(c *cometchat.Call) { t.finish(c, l.outcome, now); status = c.Status })
+		t.event(finalTriggers[status], id)
 		delete(t.live, id)
+	}
+}
+
+// finalTriggers name the webhook trigger of each final status.
+var finalTriggers = map[string]string{"ended": "call_ended", "busy": "call_busy", "canceled": "call_cancelled",
+	"cancelled": "call_cancelled", "rejected": "call_rejected", "unanswered": "call_unanswered"}
+
+func (t *Traffic) event(trigger, id string) {
+	if t.OnEvent != nil && trigger != "" {
+		t.OnEvent(trigger, id)
 	}
 }
 
@@ -173,6 +191,7 @@ func (t *Traffic) start(now time.Time) {
 	t.live[c.SessionID] = &life{outcome: outcome, deadline: now.Add(ring), talk: t.scaled(max(talk, time.Second)),
 		stuck: t.Stuck > 0 && r.Float64() < t.Stuck}
 	t.s.Put(c)
+	t.event("call_initiated", c.SessionID)
 }
 
 // answer: the call connects; the initiator and some invitees join.
