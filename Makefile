@@ -53,6 +53,7 @@ fuzz:
 	$(GO) test ./cometchat -run XXX -fuzz FuzzDecodePage -fuzztime $(FUZZTIME)
 	$(GO) test ./cometchat -run XXX -fuzz FuzzDecodeCall -fuzztime $(FUZZTIME)
 	$(GO) test ./cometchat -run XXX -fuzz FuzzParseErrorBody -fuzztime $(FUZZTIME)
+	$(GO) test ./webhook -run XXX -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 
 # Benchmarks quoted in BENCHMARKS.md.
 bench:
