@@ -17,8 +17,11 @@ STATICCHECK ?= v0.8.2
 PROMETHEUS3 ?= v0.316.0
 TOOLS       ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cometchat-exporter
 PROMETHEUS3_DIR := $(TOOLS)/prometheus-$(PROMETHEUS3)
+# Helm for the chart's tests (deploy/), built the same way (about 3 minutes).
+HELM     ?= v3.22.0
+HELM_DIR := $(TOOLS)/helm-$(HELM)
 
-.PHONY: all build test lint fuzz bench demo docker clean prometheus3 prometheus3-dir
+.PHONY: all build test lint fuzz bench demo docker clean prometheus3 prometheus3-dir helm helm-dir
 
 all: lint test build
 
@@ -31,11 +34,13 @@ build:
 # PATH; under CI=true their absence fails the tests).
 test: lint
 	$(GO) test -race -count=1 ./...
+	cd deploy && $(GO) test -count=1 ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd deploy && $(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
 
 prometheus3: $(PROMETHEUS3_DIR)/prometheus3
@@ -43,6 +48,14 @@ prometheus3: $(PROMETHEUS3_DIR)/prometheus3
 $(PROMETHEUS3_DIR)/prometheus3:
 	GOBIN=$(PROMETHEUS3_DIR) $(GO) install github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS3)
 	mv $(PROMETHEUS3_DIR)/prometheus $@
+
+helm: $(HELM_DIR)/helm
+
+$(HELM_DIR)/helm:
+	GOBIN=$(HELM_DIR) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM)
+
+helm-dir:
+	@echo $(HELM_DIR)
 
 # Where prometheus3 is, for PATH: export PATH="$$PATH:$$(make -s prometheus3-dir)"
 prometheus3-dir:

@@ -1,0 +1,326 @@
+package deploy
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	yamlv3 "gopkg.in/yaml.v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/yaml"
+)
+
+var update = flag.Bool("update", false, "copy alerts/ and dashboards/ into the chart's files/")
+
+const chart = "helm/cometchat-exporter"
+
+// tool finds a tool on PATH: under CI=true a missing one fails the test.
+func tool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is required under CI=true but is not on PATH", name)
+	}
+	t.Skipf("%s not on PATH", name)
+	return ""
+}
+
+// TestChartFilesMatchTheRepository: the chart carries alerts/ and
+// dashboards/ exactly (go test ./... -update copies them).
+func TestChartFilesMatchTheRepository(t *testing.T) {
+	pairs := map[string]string{}
+	for _, glob := range []string{"../alerts/*.yml", "../dashboards/*.json"} {
+		files, err := filepath.Glob(glob)
+		require.NoError(t, err)
+		require.NotEmpty(t, files)
+		for _, f := range files {
+			dst := filepath.Join(chart, "files", filepath.Base(f))
+			if strings.HasSuffix(f, ".json") {
+				dst = filepath.Join(chart, "files", "dashboards", filepath.Base(f))
+			}
+			pairs[f] = dst
+		}
+	}
+	for src, dst := range pairs {
+		want, err := os.ReadFile(src)
+		require.NoError(t, err)
+		if *update {
+			require.NoError(t, os.WriteFile(dst, want, 0o644))
+		}
+		got, err := os.ReadFile(dst)
+		require.NoError(t, err, "%s: run go test ./... -update in deploy/", dst)
+		assert.True(t, bytes.Equal(want, got), "%s differs from %s: run go test ./... -update in deploy/", dst, src)
+	}
+	for _, dir := range []string{filepath.Join(chart, "files"), filepath.Join(chart, "files", "dashboards")} {
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		for _, e := range entries {
+			if e.IsDir() {
+				continue
+			}
+			found := false
+			for _, dst := range pairs {
+				found = found || dst == filepath.Join(dir, e.Name())
+			}
+			assert.True(t, found, "%s has no source in the repository", filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+func helm(t *testing.T, args ...string) (string, error) {
+	cmd := exec.Command(tool(t, "helm"), args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if err != nil {
+		return errOut.String(), err
+	}
+	return out.String(), nil
+}
+
+func TestHelmLint(t *testing.T) {
+	out, err := helm(t, "lint", "--strict", chart, "--set", "app.id=abc123", "--set", "app.apiKeySecret.name=cometchat-key")
+	require.NoError(t, err, "%s", out)
+}
+
+// objects renders the chart and decodes every object strictly into its
+// Kubernetes or prometheus-operator type: an unknown field fails.
+type objects struct {
+	deployments  []appsv1.Deployment
+	statefulSets []appsv1.StatefulSet
+	services     []corev1.Service
+	configMaps   []corev1.ConfigMap
+	ingresses    []networkingv1.Ingress
+	monitors     []monitoringv1.ServiceMonitor
+	rules        []monitoringv1.PrometheusRule
+}
+
+func render(t *testing.T, values ...string) objects {
+	t.Helper()
+	args := []string{"template", "rel", chart, "--namespace", "monitoring"}
+	for _, v := range values {
+		args = append(args, "--set", v)
+	}
+	out, err := helm(t, args...)
+	require.NoError(t, err, "%s", out)
+	var o objects
+	for _, doc := range strings.Split(out, "\n---") {
+		var meta struct{ Kind string }
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &meta))
+		if meta.Kind == "" {
+			continue
+		}
+		switch meta.Kind {
+		case "Deployment":
+			o.deployments = append(o.deployments, strictAs[appsv1.Deployment](t, doc))
+		case "StatefulSet":
+			o.statefulSets = append(o.statefulSets, strictAs[appsv1.StatefulSet](t, doc))
+		case "Service":
+			o.services = append(o.services, strictAs[corev1.Service](t, doc))
+		case "ConfigMap":
+			o.configMaps = append(o.configMaps, strictAs[corev1.ConfigMap](t, doc))
+		case "Ingress":
+			o.ingresses = append(o.ingresses, strictAs[networkingv1.Ingress](t, doc))
+		case "ServiceMonitor":
+			o.monitors = append(o.monitors, strictAs[monitoringv1.ServiceMonitor](t, doc))
+		case "PrometheusRule":
+			o.rules = append(o.rules, strictAs[monitoringv1.PrometheusRule](t, doc))
+		default:
+			t.Fatalf("unexpected kind %s", meta.Kind)
+		}
+	}
+	return o
+}
+
+// strictAs decodes a rendered object into T; a field T does not have fails.
+func strictAs[T any](t *testing.T, doc string) T {
+	t.Helper()
+	var x T
+	require.NoError(t, yaml.UnmarshalStrict([]byte(doc), &x), "%T:\n%s", x, doc)
+	return x
+}
+
+func checkPod(t *testing.T, spec corev1.PodSpec) corev1.Container {
+	t.Helper()
+	require.Len(t, spec.Containers, 1)
+	c := spec.Containers[0]
+	psc := spec.SecurityContext
+	require.NotNil(t, psc)
+	assert.True(t, *psc.RunAsNonRoot)
+	assert.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, psc.SeccompProfile.Type)
+	sc := c.SecurityContext
+	require.NotNil(t, sc)
+	assert.True(t, *sc.ReadOnlyRootFilesystem)
+	assert.False(t, *sc.AllowPrivilegeEscalation)
+	assert.Equal(t, []corev1.Capability{"ALL"}, sc.Capabilities.Drop)
+	assert.False(t, c.Resources.Requests.Memory().IsZero())
+	assert.False(t, c.Resources.Limits.Memory().IsZero())
+	for _, a := range c.Args {
+		assert.NotContains(t, a, "api-key=", "no key in a flag")
+	}
+	for _, e := range c.Env {
+		assert.NotContains(t, e.Name, "API_KEY", "no key in the environment")
+	}
+	return c
+}
+
+func TestChartOneApp(t *testing.T) {
+	o := render(t, "app.id=abc123", "app.apiKeySecret.name=cometchat-key")
+	require.Len(t, o.deployments, 1)
+	assert.Empty(t, o.statefulSets)
+	c := checkPod(t, o.deployments[0].Spec.Template.Spec)
+	assert.Contains(t, c.Args, "--cometchat.app-id=abc123")
+	assert.Contains(t, c.Args, "--cometchat.api-key-file=/etc/cometchat-exporter/key/api-key")
+	assert.Equal(t, "/-/healthy", c.LivenessProbe.HTTPGet.Path)
+	assert.Equal(t, "/-/ready", c.ReadinessProbe.HTTPGet.Path)
+	require.Len(t, o.services, 1)
+	assert.Equal(t, int32(9877), o.services[0].Spec.Ports[0].Port)
+	assert.Equal(t, "http-metrics", o.services[0].Spec.Ports[0].Name)
+	assert.Empty(t, o.monitors)
+	assert.Empty(t, o.rules)
+	assert.Empty(t, o.ingresses)
+}
+
+func TestChartPersistenceIsAStatefulSet(t *testing.T) {
+	o := render(t, "app.id=abc123", "app.apiKeySecret.name=cometchat-key", "persistence.enabled=true")
+	require.Len(t, o.statefulSets, 1)
+	assert.Empty(t, o.deployments)
+	ss := o.statefulSets[0]
+	c := checkPod(t, ss.Spec.Template.Spec)
+	assert.Contains(t, c.Args, "--state.file=/var/lib/cometchat-exporter/state.json")
+	require.Len(t, ss.Spec.VolumeClaimTemplates, 1)
+	assert.Equal(t, "state", ss.Spec.VolumeClaimTemplates[0].Name)
+}
+
+func TestChartShardsSplitTheApps(t *testing.T) {
+	o := render(t, "shards=3",
+		"apps[0].name=prod", "apps[0].appId=p1", "apps[0].apiKeySecret.name=prod-key",
+		"apps[1].name=staging", "apps[1].appId=s1", "apps[1].region=eu", "apps[1].apiKeySecret.name=staging-key")
+	require.Len(t, o.statefulSets, 1)
+	ss := o.statefulSets[0]
+	assert.Equal(t, int32(3), *ss.Spec.Replicas)
+	c := checkPod(t, ss.Spec.Template.Spec)
+	assert.Contains(t, c.Args, "--config.shard=$(POD_INDEX)/3")
+	assert.Contains(t, c.Args, "--config.file=/etc/cometchat-exporter/config/apps.yml")
+	require.Len(t, c.Env, 1)
+	assert.Equal(t, "metadata.labels['apps.kubernetes.io/pod-index']", c.Env[0].ValueFrom.FieldRef.FieldPath)
+	require.Len(t, o.configMaps, 1)
+	var cfg struct {
+		Apps []map[string]string `yaml:"apps"`
+	}
+	require.NoError(t, yamlv3.Unmarshal([]byte(o.configMaps[0].Data["apps.yml"]), &cfg))
+	assert.Equal(t, []map[string]string{
+		{"name": "prod", "app_id": "p1", "region": "us", "api_key_file": "/etc/cometchat-exporter/keys/prod/api-key"},
+		{"name": "staging", "app_id": "s1", "region": "eu", "api_key_file": "/etc/cometchat-exporter/keys/staging/api-key"},
+	}, cfg.Apps)
+	secrets := map[string]bool{}
+	for _, v := range ss.Spec.Template.Spec.Volumes {
+		if v.Secret != nil {
+			secrets[v.Secret.SecretName] = true
+		}
+	}
+	assert.Equal(t, map[string]bool{"prod-key": true, "staging-key": true}, secrets, "each app its own Secret")
+}
+
+func TestChartEverythingOn(t *testing.T) {
+	o := render(t, "app.id=abc123", "app.apiKeySecret.name=cometchat-key",
+		"serviceMonitor.enabled=true", "prometheusRule.enabled=true", "dashboards.enabled=true",
+		"webConfig.secretName=web-config", "webhooks.enabled=true", "webhooks.configSecretName=hooks",
+		"webhooks.ingress.enabled=true", "webhooks.ingress.host=hooks.example.com")
+	c := checkPod(t, o.deployments[0].Spec.Template.Spec)
+	assert.Contains(t, c.Args, "--web.config.file=/etc/cometchat-exporter/web/web-config.yml")
+	assert.Contains(t, c.Args, "--webhook.listen-address=:9878")
+	assert.NotNil(t, c.LivenessProbe.TCPSocket, "basic auth on /metrics: probe the port")
+
+	require.Len(t, o.monitors, 1)
+	assert.Equal(t, "cometchat-exporter/job", o.monitors[0].Spec.JobLabel)
+	assert.Equal(t, "cometchat", o.services[0].Labels["cometchat-exporter/job"], "the job the rules select")
+
+	require.Len(t, o.ingresses, 1)
+	paths := o.ingresses[0].Spec.Rules[0].HTTP.Paths
+	require.Len(t, paths, 1)
+	assert.Equal(t, "/webhook", paths[0].Path, "only /webhook is exposed")
+	assert.Equal(t, "webhooks", paths[0].Backend.Service.Port.Name)
+
+	// The dashboards ConfigMap holds exactly dashboards/.
+	var dash *corev1.ConfigMap
+	for i := range o.configMaps {
+		if o.configMaps[i].Labels["grafana_dashboard"] == "1" {
+			dash = &o.configMaps[i]
+		}
+	}
+	require.NotNil(t, dash)
+	files, _ := filepath.Glob("../dashboards/*.json")
+	require.Len(t, dash.Data, len(files))
+	for _, f := range files {
+		want, _ := os.ReadFile(f)
+		assert.Equal(t, strings.TrimRight(string(want), "\n"), dash.Data[filepath.Base(f)], f)
+	}
+
+	// The PrometheusRule's groups are exactly alerts/, and promtool accepts
+	// them.
+	require.Len(t, o.rules, 1)
+	got, err := yaml.Marshal(map[string]any{"groups": o.rules[0].Spec.Groups})
+	require.NoError(t, err)
+	var want []any
+	for _, f := range []string{"../alerts/cometchat.rules.yml", "../alerts/cometchat.alerts.yml"} {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var rf struct {
+			Groups []any `yaml:"groups"`
+		}
+		require.NoError(t, yamlv3.Unmarshal(b, &rf))
+		want = append(want, rf.Groups...)
+	}
+	var gotGroups struct {
+		Groups []any `yaml:"groups"`
+	}
+	require.NoError(t, yamlv3.Unmarshal(got, &gotGroups))
+	assert.Equal(t, normalize(t, want), normalize(t, gotGroups.Groups), "the PrometheusRule holds alerts/ exactly")
+	rulesFile := filepath.Join(t.TempDir(), "rules.yml")
+	require.NoError(t, os.WriteFile(rulesFile, got, 0o600))
+	out, err := exec.Command(tool(t, "promtool"), "check", "rules", rulesFile).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+}
+
+// normalize round-trips through JSON-compatible YAML so that both sides
+// compare as plain values.
+func normalize(t *testing.T, v any) any {
+	b, err := yaml.Marshal(v)
+	require.NoError(t, err)
+	var out any
+	require.NoError(t, yaml.Unmarshal(b, &out))
+	return out
+}
+
+func TestChartRefusesWhatCannotWork(t *testing.T) {
+	for _, tc := range []struct {
+		values []string
+		want   string
+	}{
+		{nil, "set app.id (one app) or apps (several)"},
+		{[]string{"app.id=abc123"}, "set app.apiKeySecret.name"},
+		{[]string{"app.id=abc123", "app.apiKeySecret.name=k", "shards=2"}, "shards > 1 splits the apps of apps"},
+		{[]string{"app.id=abc123", "app.apiKeySecret.name=k", "webhooks.enabled=true"}, "webhooks.enabled needs webhooks.configSecretName"},
+	} {
+		args := []string{"template", "rel", chart}
+		for _, v := range tc.values {
+			args = append(args, "--set", v)
+		}
+		out, err := helm(t, args...)
+		require.Error(t, err, "%v", tc.values)
+		assert.Contains(t, out, tc.want)
+	}
+}
