@@ -415,8 +415,8 @@ func (c *Client) attempt(ctx context.Context, endpoint, path string, decode func
 	if code < 200 || code > 299 {
 		apiErr := &APIError{Endpoint: endpoint, StatusCode: code,
 			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-		apiErr.Code, apiErr.Message = ParseErrorBody(body)
-		apiErr.Message = c.redact(apiErr.Message)
+		code, msg := ParseErrorBody(body)
+		apiErr.Code, apiErr.Message = c.errorText(code, maxErrorCode), c.errorText(msg, maxErrorMessage)
 		if apiErr.RetryAfter > 0 {
 			c.mu.Lock()
 			if t := time.Now().Add(apiErr.RetryAfter); t.After(c.notBefore) {
@@ -449,12 +449,37 @@ func (c *Client) transportError(endpoint string, err error) error {
 }
 
 // redact removes the API key from text that came from elsewhere (a server
-// message could echo it back).
-func (c *Client) redact(s string) string {
-	if c.cfg.APIKey == "" {
+// message could echo it back, in any letter case).
+func (c *Client) redact(s string) string { return redactKey(s, c.cfg.APIKey) }
+
+// redactKey replaces every occurrence of key in s, ignoring letter case.
+func redactKey(s, key string) string {
+	if key == "" || len(s) < len(key) {
 		return s
 	}
-	return strings.ReplaceAll(s, c.cfg.APIKey, "[REDACTED]")
+	var b strings.Builder
+	last := 0
+	for i := 0; i+len(key) <= len(s); {
+		if strings.EqualFold(s[i:i+len(key)], key) {
+			b.WriteString(s[last:i])
+			b.WriteString("[REDACTED]")
+			i += len(key)
+			last = i
+			continue
+		}
+		i++
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// errorText is server text made fit for an error: the key removed first,
+// then cut to n bytes, so that a key straddling the cut leaves nothing.
+func (c *Client) errorText(s string, n int) string {
+	return clip(c.redact(s), n)
 }
 
 // parseRetryAfter reads delta-seconds or an HTTP date; zero when absent or

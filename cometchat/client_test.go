@@ -3,6 +3,7 @@ package cometchat
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -337,4 +338,50 @@ func TestParseRetryAfter(t *testing.T) {
 	assert.Equal(t, time.Hour, parseRetryAfter("999999", now))
 	assert.Equal(t, 90*time.Second, parseRetryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now))
 	assert.Equal(t, time.Duration(0), parseRetryAfter("soon", now))
+}
+
+// TestTheKeyNeverLeavesHoweverTheServerEchoesIt: a server (or a gateway in
+// front of it) that puts the key anywhere in its answer never gets any
+// part of it into an error, its reason or its text.
+func TestTheKeyNeverLeavesHoweverTheServerEchoesIt(t *testing.T) {
+	pad := strings.Repeat("x", maxErrorMessage-len(testKey)/2) // the key straddles the cut
+	escaped := strings.NewReplacer("s", `\u0073`, "0", `\u0030`).Replace(testKey)
+	cases := []struct {
+		name   string
+		status int
+		body   string
+		header string
+	}{
+		{"in the code", 401, `{"error":{"code":"` + testKey + `","message":"bad"}}`, ""},
+		{"an upper-case code", 401, `{"error":{"code":"` + strings.ToUpper(testKey) + `","message":"bad"}}`, ""},
+		{"straddling the message cut", 400, `{"error":{"code":"ERR_X","message":"` + pad + testKey + `"}}`, ""},
+		{"in devMessage", 400, `{"error":{"code":"ERR_X","devMessage":"key ` + testKey + ` rejected"}}`, ""},
+		{"JSON-escaped in the message", 400, `{"error":{"code":"ERR_X","message":"key ` + escaped + `"}}`, ""},
+		{"top-level message", 403, `{"code":"E_KEY","message":"` + pad + testKey + `"}`, ""},
+		{"an HTML body", 502, `<html><body>apikey: ` + testKey + `</body></html>`, ""},
+		{"a header", 429, `{}`, testKey},
+		{"a 200 that is not JSON", 200, `apikey=` + testKey, ""},
+		{"a 200 that cuts the JSON at the key", 200, `{"data":[{"sessionId":"` + testKey, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, infos := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+				if tc.header != "" {
+					w.Header().Set("Retry-After", tc.header)
+					w.Header().Set("X-Echo", tc.header)
+				}
+				w.WriteHeader(tc.status)
+				w.Write([]byte(tc.body))
+			}, func(c *Config) { c.MaxRetries = -1 })
+			_, err := c.List(context.Background(), ListOptions{})
+			require.Error(t, err)
+			text := err.Error() + " " + ErrorReason(err) + " " + fmt.Sprintf("%+v %#v", err, err)
+			for _, i := range *infos {
+				text += " " + i.Err.Error()
+			}
+			for n := 0; n+8 <= len(testKey); n++ { // no 8 bytes of the key, in any case
+				assert.NotContains(t, strings.ToLower(text), strings.ToLower(testKey[n:n+8]))
+			}
+		})
+	}
 }

@@ -138,7 +138,9 @@ type errorBody struct {
 
 // ParseErrorBody extracts the CometChat error code and message from an error
 // response body. A body that is not JSON (HTML, empty, truncated) yields
-// empty strings: the HTTP status alone then describes the error.
+// empty strings: the HTTP status alone then describes the error. Neither is
+// cut: whoever shows them removes secrets first, then clips (see
+// Client.errorText), so that no part of a secret survives a cut.
 func ParseErrorBody(body []byte) (code, message string) {
 	var eb errorBody
 	if json.Unmarshal(body, &eb) != nil {
@@ -152,12 +154,19 @@ func ParseErrorBody(body []byte) (code, message string) {
 	} else {
 		code, message = string(eb.Code), string(eb.Message)
 	}
-	return strings.TrimSpace(code), clip(strings.TrimSpace(message), 200)
+	return strings.TrimSpace(code), strings.TrimSpace(message)
 }
 
+// maxErrorText bounds the code and message of an APIError.
+const (
+	maxErrorCode    = 64
+	maxErrorMessage = 200
+)
+
+// clip cuts s to at most n bytes, never inside a UTF-8 sequence.
 func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "..."
+	return strings.ToValidUTF8(s[:n], "") + "..."
 }

@@ -3,6 +3,7 @@ package cometchat
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -62,8 +63,9 @@ func FuzzParseErrorBody(f *testing.F) {
 	addSeeds(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		code, msg := ParseErrorBody(body)
-		if len(msg) > 203 {
-			t.Fatalf("message not clipped: %d bytes", len(msg))
+		c := &Client{cfg: Config{APIKey: "fuzz-key"}}
+		if m := c.errorText(msg, maxErrorMessage); len(m) > maxErrorMessage+3 || strings.Contains(m, "fuzz-key") {
+			t.Fatalf("message not clipped or not redacted: %q", m)
 		}
 		reason := ErrorReason(&APIError{StatusCode: 500, Code: code})
 		if len(reason) > 64 || reason == "" {
