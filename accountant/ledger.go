@@ -199,9 +199,11 @@ type ledgerScalars struct {
 }
 
 // changes are the keys changed since the ledger was last persisted; the
-// journal records their current values (or their removal).
+// journal records their current values (or their removal). The scalars
+// are compared with their persisted copy instead: a poll that changed
+// nothing a restart needs writes nothing.
 type changes struct {
-	scalars bool
+	saved   ledgerScalars
 	totals  map[Labels]struct{}
 	done    map[string]struct{}
 	undated map[string]struct{}
@@ -209,8 +211,11 @@ type changes struct {
 }
 
 func (c *changes) any() bool {
-	return c.scalars || len(c.totals)+len(c.done)+len(c.undated)+len(c.tracked) > 0
+	return len(c.totals)+len(c.done)+len(c.undated)+len(c.tracked) > 0
 }
+
+// scalarsChanged reports whether a scalar differs from what was persisted.
+func (l *Ledger) scalarsChanged() bool { return l.ledgerScalars != l.changes.saved }
 
 func mark[K comparable](m *map[K]struct{}, k K) {
 	if *m == nil {
@@ -258,12 +263,11 @@ func NewLedger() *Ledger {
 func (l *Ledger) begin(now time.Time) {
 	if l.Started == 0 && !l.Initialized {
 		l.Started = now.Unix()
-		l.changes.scalars = true
 	}
 }
 
 // Changed reports whether the ledger changed since it was last persisted.
-func (l *Ledger) Changed() bool { return l.changes.any() }
+func (l *Ledger) Changed() bool { return l.changes.any() || l.scalarsChanged() }
 
 // Known reports whether the id is counted, history or tracked.
 func (l *Ledger) Known(id string) bool {
@@ -340,7 +344,7 @@ func (l *Ledger) isDone(id string) bool {
 	return ok
 }
 
-func (l *Ledger) learn() { l.Learned++; l.changes.scalars = true }
+func (l *Ledger) learn() { l.Learned++ }
 
 func (l *Ledger) track(id string, t *Tracked, c *cometchat.Call, status string, poll uint64) {
 	n := 0
@@ -376,7 +380,6 @@ func (l *Ledger) remember(id string, ts int64) {
 	}
 	l.UndatedSeq++
 	l.undated[id] = l.UndatedSeq
-	l.changes.scalars = true
 	mark(&l.changes.undated, id)
 }
 
@@ -481,7 +484,6 @@ func (l *Ledger) Untrack(id string) {
 	if _, ok := l.tracked[id]; ok {
 		l.untrack(id)
 		l.Abandoned++
-		l.changes.scalars = true
 	}
 }
 
@@ -528,7 +530,6 @@ func (l *Ledger) setFloor(floor int64) {
 		}
 	}
 	l.Floor = floor
-	l.changes.scalars = true
 }
 
 // The known values of the call labels; any other value is "other".

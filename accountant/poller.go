@@ -62,6 +62,10 @@ type Config struct {
 	// continues after a configuration reload (see Adopt); StateFile is
 	// then not read.
 	Resume *Poller
+	// Deferred: NewPoller touches no file and publishes nothing; Adopt
+	// reads the state file and publishes. A reload builds every poller
+	// first and commits them only when all could be built.
+	Deferred bool
 
 	// diskFault, when set, fails state writes as a full disk would (tests).
 	diskFault func() error
@@ -156,21 +160,39 @@ func NewPoller(cfg Config) (*Poller, error) {
 		return nil, err
 	}
 	p.client = client
-	if cfg.Resume != nil {
+	if cfg.Resume != nil || cfg.Deferred {
 		return p, nil
 	}
-	if cfg.StateFile != "" {
-		s, l, recovered, err := openStore(cfg.StateFile, cfg.App, cfg.Identity, cfg.Logger, cfg.Now())
-		if err != nil {
-			return nil, err
-		}
-		s.fault = cfg.diskFault
-		p.store, p.ledger, p.stateRecovered = s, l, recovered
+	if err := p.open(); err != nil {
+		return nil, err
 	}
-	p.ledger.begin(cfg.Now())
-	p.persisted = p.ledger.counters()
-	p.publish()
+	p.begin()
 	return p, nil
+}
+
+// open reads the state file, if any (see openStore).
+func (p *Poller) open() error {
+	if p.cfg.StateFile == "" {
+		return nil
+	}
+	s, l, recovered, err := openStore(p.cfg.StateFile, p.cfg.App, p.cfg.Identity, p.cfg.Logger, p.cfg.Now())
+	if err != nil {
+		return err
+	}
+	p.store, p.ledger, p.stateRecovered = s, l, recovered
+	return nil
+}
+
+// begin publishes the state the poller starts from.
+func (p *Poller) begin() {
+	if p.store != nil {
+		p.store.fault = p.cfg.diskFault
+	}
+	p.ledger.begin(p.cfg.Now())
+	if p.store == nil || p.persisted.totals == nil {
+		p.persisted = p.ledger.counters()
+	}
+	p.publish()
 }
 
 // Adopt takes over the state of cfg.Resume, which must have stopped. The
@@ -181,6 +203,12 @@ func NewPoller(cfg Config) (*Poller, error) {
 func (p *Poller) Adopt() {
 	r := p.cfg.Resume
 	if r == nil {
+		if p.cfg.Deferred && p.snap.Load() == nil {
+			if err := p.open(); err != nil {
+				level.Error(p.cfg.Logger).Log("msg", "State file unusable; running without it", "err", err)
+			}
+			p.begin()
+		}
 		return
 	}
 	p.cfg.Resume = nil // do not keep the old poller alive
@@ -190,19 +218,15 @@ func (p *Poller) Adopt() {
 		if r.store != nil && r.store.path == p.cfg.StateFile {
 			r.store.startOver(p.cfg.Identity, p.cfg.Now())
 			p.store = r.store
-		} else if p.cfg.StateFile != "" {
+		} else if err := p.open(); err != nil {
 			// The state file was added by this reload: read it like a start.
-			if s, l, recovered, err := openStore(p.cfg.StateFile, p.cfg.App, p.cfg.Identity, p.cfg.Logger, p.cfg.Now()); err == nil {
-				p.store, p.ledger, p.stateRecovered = s, l, recovered
-			} else {
-				level.Error(p.cfg.Logger).Log("msg", "State file unusable; running without it", "err", err)
-			}
+			level.Error(p.cfg.Logger).Log("msg", "State file unusable; running without it", "err", err)
 		}
 	} else {
 		p.ledger, p.store, p.persisted = r.ledger, r.store, r.persisted
 		p.statusFilterIgnored, p.stateRecovered = r.statusFilterIgnored, r.stateRecovered
 		p.stats, p.writeFailures, p.statsStarted = r.stats, r.writeFailures, r.statsStarted
-		p.up, p.lastSuccess = r.up, r.lastSuccess
+		p.up, p.lastSuccess, p.lastSweep = r.up, r.lastSuccess, r.lastSweep
 		select {
 		case <-r.ready:
 			p.readyOnce.Do(func() { close(p.ready) })
@@ -212,14 +236,7 @@ func (p *Poller) Adopt() {
 			p.store = nil // the reload removed the state file
 		}
 	}
-	if p.store != nil {
-		p.store.fault = p.cfg.diskFault
-	}
-	p.ledger.begin(p.cfg.Now())
-	if p.store == nil || p.persisted.totals == nil {
-		p.persisted = p.ledger.counters()
-	}
-	p.publish()
+	p.begin()
 }
 
 // Snapshot returns the state published by the last poll.
@@ -354,7 +371,6 @@ func (p *Poller) scan(ctx context.Context) error {
 		if head.first || l.LastTotal > 0 {
 			l.Watermark = max(l.Watermark, head.newest(now))
 		}
-		l.changes.scalars = true
 		return err // no pruning: the calls below the failed page are unread
 	}
 	ongoingErr := p.scanOngoing(ctx, mode)
@@ -472,7 +488,6 @@ func (p *Poller) foldTotal(total, entries int) {
 		l.Missing = 0
 	}
 	if total != l.LastTotal || l.LearnedAtTotal != l.Learned {
-		l.changes.scalars = true
 	}
 	l.LastTotal, l.LearnedAtTotal = total, l.Learned
 }
@@ -502,7 +517,6 @@ func (p *Poller) bookkeeping(head headResult, now time.Time) {
 	if wm := head.newest(now); wm > l.Watermark {
 		l.Watermark = wm
 	}
-	l.changes.scalars = true
 	// Pruning raises the floor over what it drops; while the list total
 	// says calls are still unread below, they would fall under it. So a
 	// catch-up holds its ids until it is done, as a first poll does.

@@ -117,7 +117,7 @@ func labelsLess(a, b Labels) bool {
 // record builds the journal record of the ledger's changes.
 func (l *Ledger) record(gen string, seq uint64, at time.Time) *journalRecord {
 	r := &journalRecord{Gen: gen, Seq: seq, At: at.Unix()}
-	if l.changes.scalars {
+	if l.scalarsChanged() {
 		sc := l.ledgerScalars
 		r.Scalars = &sc
 	}
@@ -200,7 +200,7 @@ func (l *Ledger) apply(r *journalRecord) error {
 	return nil
 }
 
-func (l *Ledger) clearChanges() { l.changes = changes{} }
+func (l *Ledger) clearChanges() { l.changes = changes{saved: l.ledgerScalars} }
 
 // encodeSnapshot serialises the whole ledger.
 func encodeSnapshot(app, identity, gen string, seq uint64, l *Ledger, now time.Time) ([]byte, error) {
@@ -347,6 +347,23 @@ func newGen() string {
 // a first start. A file that cannot be decoded is moved aside, logged, and
 // recovered is set. A file that cannot be read or moved aside is an error:
 // it is never overwritten silently.
+// CheckStateFile reports, without touching anything, whether path can
+// hold a state file: it is not a directory, and its directory exists.
+func CheckStateFile(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("state file %s is a directory", path)
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return fmt.Errorf("state file %s: its directory cannot be used: %w", path, err)
+	case !fi.IsDir():
+		return fmt.Errorf("state file %s: %s is not a directory", path, dir)
+	}
+	return nil
+}
+
 func openStore(path, app, identity string, logger log.Logger, now time.Time) (s *store, l *Ledger, recovered bool, err error) {
 	s = &store{path: path, journal: path + ".journal", app: app, identity: identity, logger: logger}
 	data, err := os.ReadFile(path)

@@ -42,7 +42,6 @@ func busyState(tb testing.TB) (s *store, poll func(i int) error) {
 			l.Observe(&c, observeMode{})
 		}
 		l.Watermark = t0.Unix() + base
-		l.changes.scalars = true
 		l.Prune(capacity, l.Watermark-120)
 		return s.save(l, now)
 	}

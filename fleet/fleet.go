@@ -78,9 +78,9 @@ func New(ctx context.Context, s Settings) *Fleet {
 }
 
 // Apply makes the running set match apps, all or nothing. First it builds
-// every poller the change needs (clients, and state files of new apps),
-// touching nothing that runs; if any fails, nothing changes and the error
-// is returned. Then it switches, a step that cannot fail: removed apps
+// every poller the change needs (clients, and a check of the state paths
+// of new apps), touching nothing that runs, no file and no series; if any
+// fails, nothing changes and the error is returned. Then it switches, a step that cannot fail: removed apps
 // stop, changed apps stop and their new pollers adopt their state (see
 // accountant.Poller.Adopt), new apps start.
 func (f *Fleet) Apply(apps []config.App) error {
@@ -106,7 +106,14 @@ func (f *Fleet) Apply(apps []config.App) error {
 		if old != nil {
 			resume = old.poller
 		}
-		p, err := accountant.NewPoller(f.pollerConfig(a, resume))
+		cfg := f.pollerConfig(a, resume)
+		if cfg.StateFile != "" && (old == nil || f.pollerConfig(old.app, nil).StateFile != cfg.StateFile) {
+			if err := accountant.CheckStateFile(cfg.StateFile); err != nil {
+				return fmt.Errorf("app %q: %w", a.Name, err)
+			}
+		}
+		cfg.Deferred = true // no file touched, no series published before the commit
+		p, err := accountant.NewPoller(cfg)
 		if err != nil {
 			return fmt.Errorf("app %q: %w", a.Name, err)
 		}
@@ -124,8 +131,8 @@ func (f *Fleet) Apply(apps []config.App) error {
 	for _, c := range changes {
 		if c.old != nil {
 			c.old.stop()
-			c.poller.Adopt()
 		}
+		c.poller.Adopt()
 		f.start(c.app, c.poller)
 		level.Info(f.s.Logger).Log("msg", "Polling app", "app", c.app.Name, "base_url", c.app.BaseURL,
 			"interval", c.app.PollInterval, "backfill", c.app.Backfill, "resumed", c.old != nil)

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -200,4 +201,54 @@ func TestReloadMidPollCountsNoCanceledError(t *testing.T) {
 	assert.True(t, s.Up, "a reload does not drop up")
 	assert.Zero(t, s.API.Errors["canceled"])
 	assert.Zero(t, s.API.Requests[accountant.RequestKey{Endpoint: "list_calls", Code: "none"}])
+}
+
+// TestFailedReloadTouchesNoFileAndPublishesNothing: a reload that adds an
+// app whose state file belongs to another identity, then fails on a later
+// app, leaves that file where it was and publishes no series for it.
+func TestFailedReloadTouchesNoFileAndPublishesNothing(t *testing.T) {
+	fake := cometchattest.New(key)
+	srv := fake.Start()
+	defer srv.Close()
+	dir := t.TempDir()
+	app := func(name string) config.App {
+		return config.App{Name: name, AppID: name, BaseURL: srv.URL + "/v3", APIKey: key, PollInterval: 50 * time.Millisecond}
+	}
+	// b's state file, written by an app of another identity.
+	other := startFleet(t, Settings{StateFile: filepath.Join(dir, "state"), PerAppState: true})
+	ob := app("b")
+	ob.AppID = "b-before"
+	require.NoError(t, other.Apply([]config.App{ob}))
+	waitFor(t, other.Ready)
+	other.Stop()
+	before, err := os.ReadFile(filepath.Join(dir, "state.b"))
+	require.NoError(t, err)
+
+	pub := &published{}
+	f := startFleet(t, pub.into(Settings{StateFile: filepath.Join(dir, "state"), PerAppState: true}))
+	require.NoError(t, f.Apply([]config.App{app("a")}))
+	waitFor(t, f.Ready)
+	c := app("c")
+	c.BaseURL = ""
+	err = f.Apply([]config.App{app("a"), app("b"), c})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `app "c"`)
+	after, err := os.ReadFile(filepath.Join(dir, "state.b"))
+	require.NoError(t, err, "b's state file is where it was")
+	assert.Equal(t, before, after)
+	aside, _ := filepath.Glob(filepath.Join(dir, "state.b.*"))
+	assert.Empty(t, aside, "nothing was moved aside")
+	assert.Nil(t, pub.get("b"), "no series of b were published")
+
+	// A state path that cannot work fails the reload before anything.
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "state.d"), 0o700))
+	err = f.Apply([]config.App{app("a"), app("b"), app("d")})
+	require.ErrorContains(t, err, "is a directory")
+	assert.Nil(t, pub.get("b"))
+
+	// The same reload without c commits, and only then is b's file read.
+	require.NoError(t, f.Apply([]config.App{app("a"), app("b")}))
+	waitFor(t, func() bool { return pub.get("b") != nil })
+	aside, _ = filepath.Glob(filepath.Join(dir, "state.b.other-identity-*"))
+	assert.Len(t, aside, 1)
 }
