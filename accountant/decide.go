@@ -1,6 +1,11 @@
 package accountant
 
-import "time"
+import (
+	"math"
+	"time"
+
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
+)
 
 // This file holds the poller's decisions with many cases, as pure
 // functions over values: whether to read another page of the list, and
@@ -96,6 +101,26 @@ func listEnd(f pageFacts) verdict {
 	return readOn
 }
 
+// paginationProblem names what is wrong with a page's meta.pagination, or
+// returns "" when nothing is: missing altogether, another page than the
+// one asked for, a count that is not the page's size, or total_pages that
+// does not follow from total and per_page.
+func paginationProblem(page, entries int, pg cometchat.Pagination) string {
+	switch {
+	case pg == (cometchat.Pagination{}) && entries > 0:
+		return "missing"
+	case pg.CurrentPage > 0 && pg.CurrentPage != page:
+		return "current_page"
+	case pg.Count > 0 && pg.Count != entries:
+		return "count"
+	case pg.Total > 0 && pg.PerPage > 0 && pg.TotalPages > 0 && pg.TotalPages != (pg.Total+pg.PerPage-1)/pg.PerPage:
+		return "total_pages"
+	case pg.PerPage > 0 && entries > pg.PerPage+1: // one more: a call repeated from the page before
+		return "per_page"
+	}
+	return ""
+}
+
 // nextPage decides whether the head scan reads another page.
 func nextPage(f pageFacts, s scanState) verdict {
 	if v := listEnd(f); v != readOn {
@@ -120,12 +145,86 @@ func nextPage(f pageFacts, s scanState) verdict {
 }
 
 // following returns the page to read after page. A deep read goes on from
-// where a failed scan stopped: the pages between were read by it.
+// where a failed scan stopped: the pages between were read by it. A first
+// poll that resumes reads the head first too: calls that arrived since
+// its failed attempt are there, and they are new, not history.
 func following(page int, s scanState) int {
-	if !s.First && s.PastKnown > 0 && s.Resume > page+1 {
+	if s.PastKnown > 0 && s.Resume > page+1 {
 		return s.Resume
 	}
 	return page + 1
+}
+
+// entryFact is what the stop rules need of one listed entry.
+type entryFact struct {
+	TS    int64 // the call's time; 0 when it has none
+	Known bool  // known before this poll
+}
+
+// outOfPlace flags the dated entries of a page (in list order) that break
+// the newest-first order. Where an entry is newer than the last one in
+// place before it, one of the two is out of place; the entry after it
+// decides which: an old call listed first is blamed, not the page of new
+// calls after it, and a new call listed among old ones is blamed, not its
+// neighbours. prev is the last in-place time of the page before (0 for
+// none); prevOut reports that it was the one out of place. Undated entries
+// are never flagged.
+func outOfPlace(es []entryFact, prev int64) (flags []bool, prevOut bool) {
+	flags = make([]bool, len(es))
+	last, lastAt := prev, -1 // the last entry in place; -1: prev, or none
+	if prev <= 0 {
+		last = math.MaxInt64
+	}
+	for k, e := range es {
+		if e.TS <= 0 {
+			continue
+		}
+		if e.TS <= last {
+			last, lastAt = e.TS, k
+			continue
+		}
+		next := int64(0)
+		for _, n := range es[k+1:] {
+			if n.TS > 0 {
+				next = n.TS
+				break
+			}
+		}
+		if next > 0 && next <= last {
+			flags[k] = true // newer than what comes before and after it
+			continue
+		}
+		if lastAt >= 0 {
+			flags[lastAt] = true // the entry before was the old one
+		} else {
+			prevOut = true
+		}
+		last, lastAt = e.TS, k
+	}
+	return flags, prevOut
+}
+
+// pastLine reports whether a page shows the scan has passed line: its
+// last dated entries in list order, out-of-place ones left out, are older
+// than line (and known before this poll, with known set), at least two in
+// a row, or one when the page has only one. One entry alone never decides
+// where a scan stops unless it is all the page has.
+func pastLine(es []entryFact, flags []bool, line int64, known bool) bool {
+	run, dated := 0, 0
+	counting := true
+	for i := len(es) - 1; i >= 0; i-- {
+		e := es[i]
+		if e.TS <= 0 || flags[i] {
+			continue
+		}
+		dated++
+		if counting && e.TS < line && (!known || e.Known) {
+			run++
+		} else {
+			counting = false
+		}
+	}
+	return dated > 0 && run >= min(2, dated)
 }
 
 // exhausted reports whether a scan that stopped so has read everything it
@@ -151,11 +250,27 @@ func exhausted(v verdict, pagesRead, stalePages int) bool {
 // Missing); a sweep is the backstop for whatever that estimate gets
 // wrong, at the cost of reading each call once more per period. It is
 // due at the first poll after a start (a kill can revert the state to
-// an older file) and then every period. A first poll reads everything
-// anyway.
-func sweepDue(initialized bool, last, now time.Time, every time.Duration) bool {
-	return initialized && (last.IsZero() || now.Sub(last) >= every)
+// an older file), then every period, and at retryAt when a scan read
+// around a page that failed (see holeRetry). A first poll reads
+// everything anyway.
+func sweepDue(initialized bool, last, retryAt, now time.Time, every time.Duration) bool {
+	return initialized && (last.IsZero() || now.Sub(last) >= every || (!retryAt.IsZero() && !now.Before(retryAt)))
 }
+
+// holeRetry returns when a sweep next reads a part of the list that a
+// scan read around, after streak scans in a row did: the poll interval,
+// doubling with each, never later than the sweep period.
+func holeRetry(streak int, now time.Time, interval, every time.Duration) time.Time {
+	d := interval
+	for i := 1; i < streak && d < every; i++ {
+		d *= 2
+	}
+	return now.Add(min(d, every))
+}
+
+// maxSkippedInARow: a scan reads around this many failing pages in a row
+// at most; past that the API is failing, not a page, and the poll fails.
+const maxSkippedInARow = 3
 
 // sweepCompleted reports whether a sweep that stopped so read all it had
 // to: down to where the previous one began, as far as the list goes, or

@@ -75,7 +75,8 @@ func TestFollowing(t *testing.T) {
 	assert.Equal(t, 9, following(2, scanState{Resume: 9, PastKnown: 1}), "deep read: jump to where the failed scan stopped")
 	assert.Equal(t, 10, following(9, scanState{Resume: 9, PastKnown: 2}), "past it: next page")
 	assert.Equal(t, 3, following(2, scanState{Resume: 3, PastKnown: 1}), "the next page anyway")
-	assert.Equal(t, 3, following(2, scanState{First: true, Resume: 9, PastKnown: 1}), "a first poll starts at its resume page instead")
+	assert.Equal(t, 9, following(2, scanState{First: true, Resume: 9, PastKnown: 1}), "a first poll reads the head, then jumps")
+	assert.Equal(t, 2, following(1, scanState{First: true, Resume: 9}), "a first poll resuming reads the head first")
 }
 
 func TestExhausted(t *testing.T) {
@@ -133,16 +134,18 @@ func TestSweepDue(t *testing.T) {
 	cases := []struct {
 		name        string
 		initialized bool
-		last        time.Time
+		last, retry time.Time
 		want        bool
 	}{
-		{"first poll: it reads everything anyway", false, time.Time{}, false},
-		{"first poll after a start", true, time.Time{}, true},
-		{"a period after the last sweep", true, now.Add(-time.Hour), true},
-		{"within the period", true, now.Add(-59 * time.Minute), false},
+		{"first poll: it reads everything anyway", false, time.Time{}, time.Time{}, false},
+		{"first poll after a start", true, time.Time{}, time.Time{}, true},
+		{"a period after the last sweep", true, now.Add(-time.Hour), time.Time{}, true},
+		{"within the period", true, now.Add(-59 * time.Minute), time.Time{}, false},
+		{"within the period, a page to read again", true, now.Add(-time.Minute), now, true},
+		{"within the period, a page to read again later", true, now.Add(-time.Minute), now.Add(time.Second), false},
 	}
 	for _, tc := range cases {
-		assert.Equal(t, tc.want, sweepDue(tc.initialized, tc.last, now, time.Hour), tc.name)
+		assert.Equal(t, tc.want, sweepDue(tc.initialized, tc.last, tc.retry, now, time.Hour), tc.name)
 	}
 }
 

@@ -1,14 +1,20 @@
 package accountant
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
 )
 
 // The tests of this file each take one assumption about the API (its
@@ -70,5 +76,178 @@ func TestReloadOfAChangedAppKeepsItsSweepSchedule(t *testing.T) {
 	require.NoError(t, err)
 	p.Adopt()
 	assert.Equal(t, swept, p.lastSweep, "the sweep schedule survives the reload")
-	assert.False(t, sweepDue(p.ledger.Initialized, p.lastSweep, h.now.Add(time.Minute), time.Hour))
+	assert.False(t, sweepDue(p.ledger.Initialized, p.lastSweep, p.sweepRetry, h.now.Add(time.Minute), time.Hour))
+}
+
+// calls returns n ended calls named prefix00.., initiated from offset on,
+// one second apart.
+func endedCalls(prefix string, n int, offset int64) []cometchat.Call {
+	out := make([]cometchat.Call, n)
+	for i := range out {
+		out[i] = call(fmt.Sprintf("%s%02d", prefix, i), offset+int64(i), "ended")
+	}
+	return out
+}
+
+// TestOneEntryOutOfOrderNeverStopsAScan: an entry at the head that is out
+// of order (an old call listed first, a timestamp in milliseconds, a null
+// initiatedAt sorted first) must not decide where a scan stops, with or
+// without a list total to fall back on.
+func TestOneEntryOutOfOrderNeverStopsAScan(t *testing.T) {
+	type quirk struct {
+		name  string
+		apply func(h *harness, id string)
+		kind  string
+	}
+	quirks := []quirk{
+		{"an old call listed first", func(h *harness, id string) { h.fake.Pin(id, 1) }, "unsorted"},
+		{"milliseconds", func(h *harness, id string) { h.fake.SetQuirk(id, cometchattest.QuirkMillis) }, "timestamp_unit"},
+		{"null initiatedAt sorted first", func(h *harness, id string) { h.fake.SetQuirk(id, cometchattest.QuirkNullInitiatedAt) }, "no_initiated_at"},
+	}
+	for _, q := range quirks {
+		for _, omitTotal := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, total omitted %v", q.name, omitTotal), func(t *testing.T) {
+				h := newHarness(t)
+				h.fake.OmitTotal = omitTotal
+				h.put(endedCalls("h", 30, -7200)...)
+				// Capacity 20: the first poll stops at a full dedupe set
+				// and sets a floor above the oldest calls.
+				h.start(func(c *Config) { c.PerPage = 10; c.Capacity = 20; c.Overlap = time.Minute })
+				h.poll()
+				require.Positive(t, h.p.ledger.Floor)
+				q.apply(h, "h00") // older than the floor
+				counted := uint64(0)
+				for round := range 4 {
+					h.now = h.now.Add(10 * time.Minute)
+					h.put(endedCalls(fmt.Sprintf("n%d-", round), 25, h.now.Unix()-t0.Unix()-100)...)
+					h.poll()
+					counted += 25
+					require.Equal(t, counted, h.sums().Calls["ended"], "round %d: every new call is counted", round)
+				}
+				assert.Equal(t, uint64(1), h.p.Snapshot().API.Anomalies[q.kind], "the entry is counted as an anomaly once")
+			})
+		}
+	}
+}
+
+// TestBadEntriesNeverRaiseWhatAnIdlePollCosts: an entry without sessionId,
+// or a call listed late below the floor, grows the list total without
+// ever being learned. It is counted as an anomaly once, and idle polls
+// cost what they cost before it.
+func TestBadEntriesNeverRaiseWhatAnIdlePollCosts(t *testing.T) {
+	for _, bad := range []string{"no_session_id", "late_listed"} {
+		t.Run(bad, func(t *testing.T) {
+			h := newHarness(t)
+			h.put(endedCalls("h", 200, -7200)...)
+			h.start(func(c *Config) { c.PerPage = 10; c.Capacity = 100; c.Overlap = time.Minute })
+			h.poll()
+			require.Positive(t, h.p.ledger.Floor)
+			idle := func() int64 {
+				before := listRequests(h) + getRequests(h)
+				h.now = h.now.Add(30 * time.Second)
+				h.poll()
+				return listRequests(h) + getRequests(h) - before
+			}
+			for range 3 {
+				idle()
+			}
+			base := idle()
+			switch bad {
+			case "no_session_id":
+				h.put(call("nosid", h.now.Unix()-t0.Unix()-5, "ended"))
+				h.fake.SetQuirk("nosid", cometchattest.QuirkNoSessionID)
+			case "late_listed":
+				h.put(call("late", -7150, "ended")) // below the floor
+			}
+			costs := []int64{}
+			for range 6 {
+				costs = append(costs, idle())
+			}
+			t.Logf("idle poll cost %d before, %v after", base, costs)
+			for _, c := range costs[1:] {
+				assert.Equal(t, base, c, "an idle poll costs what it did before the bad entry")
+			}
+			assert.Equal(t, uint64(1), h.p.Snapshot().API.Anomalies[bad])
+			assert.Zero(t, h.sums().Calls["ended"], "nothing is counted")
+		})
+	}
+}
+
+// TestFirstPollResumedAfterAFailureCountsTheCallsThatArrivedMeanwhile: the
+// line between history and new calls is the time the app first started,
+// not the page a failed first poll stopped at.
+func TestFirstPollResumedAfterAFailureCountsTheCallsThatArrivedMeanwhile(t *testing.T) {
+	h := newHarness(t)
+	h.put(endedCalls("h", 50, -7200)...)
+	h.start(func(c *Config) { c.PerPage = 10 })
+	// The first attempt is cut short on page 3 (a shutdown, a kill).
+	ctx, cancel := context.WithCancel(context.Background())
+	h.fake.SetBeforeRequest(func(r *http.Request) {
+		if r.URL.Query().Get("page") == "3" {
+			cancel()
+		}
+	})
+	require.Error(t, h.p.Poll(ctx))
+	h.fake.SetBeforeRequest(nil)
+	require.Equal(t, 3, h.p.ledger.ResumePage)
+	// 30 calls begin and end before the next attempt.
+	h.now = h.now.Add(time.Minute)
+	h.put(endedCalls("n", 30, 5)...)
+	h.poll()
+	assert.Equal(t, uint64(30), h.sums().Calls["ended"], "the calls after the start are counted, history is not")
+	h.now = h.now.Add(time.Minute)
+	h.poll()
+	assert.Equal(t, uint64(30), h.sums().Calls["ended"])
+	assert.Equal(t, 80, h.p.ledger.Remembered())
+}
+
+// TestAPageThatKeepsFailingIsReadAround: one deep page answers 500 for
+// ever. Polls keep succeeding and counting what the head shows (an ended
+// meeting included); sweeps read around the page and say so; once it
+// heals, the call only it held is counted, once.
+func TestAPageThatKeepsFailingIsReadAround(t *testing.T) {
+	h := newHarness(t)
+	h.put(endedCalls("h", 100, -7200)...)
+	h.put(call("meeting", -30, "ongoing"))
+	h.start(func(c *Config) { c.PerPage = 10; c.SweepEvery = 10 * time.Minute; c.Interval = 30 * time.Second })
+	h.poll()
+	require.Equal(t, 1, h.sums().Tracked)
+	var broken atomic.Bool
+	broken.Store(true)
+	h.fake.InjectSchedule(func(r *http.Request, endpoint string) cometchattest.Fault {
+		if broken.Load() && endpoint == cometchat.EndpointListCalls && r.URL.Query().Get("page") == "5" && r.URL.Query().Get("status") == "" {
+			return cometchattest.ServerErrorJSON
+		}
+		return cometchattest.None
+	})
+	// A call listed late, deep in the list where page 5 is: only that page
+	// shows it.
+	hidden := call("hidden", 30, "ended")
+	h.put(hidden)
+	h.fake.Pin("hidden", 45)
+	h.end("meeting", t0.Unix()+100)
+	counted := uint64(0)
+	for i := range 10 {
+		h.now = h.now.Add(5 * time.Minute)
+		h.put(call(fmt.Sprintf("n%02d", i), h.now.Unix()-t0.Unix()-10, "ended"))
+		require.NoError(t, h.p.Poll(context.Background()), "poll %d", i)
+		counted++
+		assert.True(t, h.p.Snapshot().Up)
+		assert.Equal(t, counted+1, h.sums().Calls["ended"], "poll %d: the new call and the meeting", i)
+	}
+	s := h.p.Snapshot()
+	assert.Positive(t, s.API.PagesSkipped)
+	assert.Less(t, s.API.PagesSkipped, uint64(10), "read again with backoff, not at every poll")
+
+	broken.Store(false)
+	for range 3 {
+		h.now = h.now.Add(10 * time.Minute)
+		h.poll()
+	}
+	assert.Equal(t, counted+2, h.sums().Calls["ended"], "the hidden call, once the page heals")
+	for range 3 {
+		h.now = h.now.Add(10 * time.Minute)
+		h.poll()
+	}
+	assert.Equal(t, counted+2, h.sums().Calls["ended"], "once")
 }

@@ -173,8 +173,8 @@ type ledgerScalars struct {
 	// Watermark is the newest call timestamp seen.
 	Watermark int64 `json:"watermark"`
 	// LastTotal is meta.pagination.total at the first page of the latest
-	// head scan, and LearnedAtTotal the value of Learned just before that
-	// page was observed. Learned counts every id that ever became known
+	// head scan, and LearnedAtTotal the value of accounted() just before
+	// that page was observed. Learned counts every id that ever became known
 	// (tracked, counted or history), from any listing or Get Call. Missing
 	// estimates the calls the list held then that no poll had found:
 	// each new total adds its growth, each id learned since subtracts one.
@@ -196,7 +196,20 @@ type ledgerScalars struct {
 	// not found.
 	Abandoned  uint64 `json:"abandoned"`
 	UndatedSeq uint64 `json:"undated_seq,omitempty"`
+	// HistoryGapFrom and HistoryGapTo span the call times of the list
+	// pages the first poll read around (they kept failing): history there
+	// is not known by id until a sweep has read it (see history).
+	HistoryGapFrom int64 `json:"history_gap_from,omitempty"`
+	HistoryGapTo   int64 `json:"history_gap_to,omitempty"`
+	// Uncountable counts the list entries that can never be learned (no
+	// sessionId, or listed late below the floor), each once: the estimate
+	// of missing calls takes them as found (see accounted).
+	Uncountable uint64 `json:"uncountable,omitempty"`
 }
+
+// accounted is every list entry the estimate of missing calls takes as
+// found: the ids learned, and the entries that cannot be.
+func (l *Ledger) accounted() uint64 { return l.Learned + l.Uncountable }
 
 // changes are the keys changed since the ledger was last persisted; the
 // journal records their current values (or their removal). The scalars
@@ -291,6 +304,9 @@ type observeMode struct {
 	backfillFrom int64
 	poll         uint64
 	at           time.Time // when the poll observes, for exemplars
+	// listedAt, in a listing, is the time of the last dated entry in
+	// place before this one: where an undated call sits in the list.
+	listedAt int64
 }
 
 // Observe applies one observation of a call. invalid is the number of
@@ -321,11 +337,15 @@ func (l *Ledger) Observe(c *cometchat.Call, m observeMode) (o Outcome, invalid i
 		l.track(id, t, c, status, m.poll)
 		return Tracking, 0
 	}
-	if !l.Initialized {
-		l.learn()
+	if l.history(ts, c.EndedAt, m.listedAt) {
 		if m.backfillFrom > 0 && ts >= m.backfillFrom {
+			l.learn()
 			return Counted, l.count(c, status, ts, m.at)
 		}
+		if ts > 0 && ts < l.Floor {
+			return TooOld, 0
+		}
+		l.learn()
 		l.remember(id, ts)
 		return History, 0
 	}
@@ -334,6 +354,34 @@ func (l *Ledger) Observe(c *cometchat.Call, m observeMode) (o Outcome, invalid i
 	}
 	l.learn()
 	return Counted, l.count(c, status, ts, m.at)
+}
+
+// history reports whether a final call first seen now, initiated at ts
+// and ended at end, is history. The line is a time, not a poll or a page:
+// a call initiated after this ledger started counting is counted whichever
+// scan reads it first, a first poll resumed after a failure included. The
+// first poll takes every other final call for history and remembers it by
+// id; after it, an unknown call is counted whatever its times say (it was
+// listed late), except one that ended before the start inside the part of
+// the list the first poll had to read around (HistoryGap): that is
+// history not read by id yet. A call without any time is history in the
+// first poll, and after it only where it is listed inside that gap
+// (listedAt, the time of the entry before it). Every call in a ledger from
+// before Started was recorded is history until the first poll succeeded.
+func (l *Ledger) history(ts, end, listedAt int64) bool {
+	gap := func(t int64) bool { return l.HistoryGapTo > 0 && t >= l.HistoryGapFrom && t <= l.HistoryGapTo }
+	switch {
+	case !l.Initialized:
+		return l.Started == 0 || ts <= l.Started
+	case ts <= 0:
+		return listedAt > 0 && gap(listedAt)
+	case ts > l.Started:
+		return false
+	}
+	if end <= 0 {
+		end = ts
+	}
+	return end <= l.Started && gap(ts)
 }
 
 func (l *Ledger) isDone(id string) bool {

@@ -93,8 +93,15 @@ type Poller struct {
 	// statsStarted is when stats and writeFailures began counting.
 	statsStarted time.Time
 	// lastSweep is when the last sweep completed; zero until one has since
-	// the start.
-	lastSweep time.Time
+	// the start. sweepRetry, when set, is when a sweep reads again a part
+	// of the list that scans read around (pages that kept failing), the
+	// holeStreak-th time in a row.
+	lastSweep  time.Time
+	sweepRetry time.Time
+	holeStreak int
+	// anomalies are the entries already counted in APIStats.Anomalies,
+	// by kind and id (see anomaly).
+	anomalies map[string]struct{}
 	// stopping is set once Run's context is done: a request canceled
 	// because the poller is being stopped is not an API error.
 	stopping atomic.Bool
@@ -227,6 +234,7 @@ func (p *Poller) Adopt() {
 		p.statusFilterIgnored, p.stateRecovered = r.statusFilterIgnored, r.stateRecovered
 		p.stats, p.writeFailures, p.statsStarted = r.stats, r.writeFailures, r.statsStarted
 		p.up, p.lastSuccess, p.lastSweep = r.up, r.lastSuccess, r.lastSweep
+		p.sweepRetry, p.holeStreak, p.anomalies = r.sweepRetry, r.holeStreak, r.anomalies
 		select {
 		case <-r.ready:
 			p.readyOnce.Do(func() { close(p.ready) })
@@ -358,7 +366,7 @@ func (p *Poller) scan(ctx context.Context) error {
 	if !p.ledger.Initialized && p.cfg.Backfill > 0 {
 		mode.backfillFrom = now.Add(-p.cfg.Backfill).Unix()
 	}
-	sweep := sweepDue(p.ledger.Initialized, p.lastSweep, now, p.cfg.SweepEvery)
+	sweep := sweepDue(p.ledger.Initialized, p.lastSweep, p.sweepRetry, now, p.cfg.SweepEvery)
 	head, err := p.headScan(ctx, mode, sweep)
 	if err != nil {
 		// Keep the progress of a failed scan, or a long read under a
@@ -389,6 +397,13 @@ type headResult struct {
 	stop         verdict
 	exhausted    bool // it read everything it could (see exhausted)
 	failedPage   int  // the page whose request failed
+	// skipped counts the pages read around; holeLow is the newest call
+	// time below them, down to which a sweep reads them again.
+	skipped int
+	holeLow int64
+	// holeHigh is the oldest call time above them.
+	holeHigh int64
+	listed   int // meta.pagination.total of page 1
 	// learned counts the ids the head scan learned. They were all in the
 	// list when its total was read: calls that arrive later land on page 1,
 	// already read. The ongoing listing and Get Call, which run after it,
@@ -403,10 +418,14 @@ func (h headResult) newest(now time.Time) int64 { return min(h.maxTS, now.Unix()
 
 // headScan reads the list from its head (newest first) until nextPage says
 // stop. A sweep reads on past what the last polls read, down to where the
-// previous sweep began (SweepMark).
+// previous sweep began (SweepMark). The list's order is a hint: an entry
+// out of place is counted as an anomaly and never decides where the scan
+// stops (see outOfPlace, pastLine). A page other than the first that
+// keeps failing is read around (see holeRetry); the first failing fails
+// the scan.
 func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (headResult, error) {
 	l := p.ledger
-	res := headResult{minTS: math.MaxInt64, first: !l.Initialized, sweep: sweep}
+	res := headResult{minTS: math.MaxInt64, first: !l.Initialized, sweep: sweep, holeLow: math.MaxInt64}
 	// Crossing the cutoff means reaching what earlier polls read: the deep
 	// read for missing calls starts there and may jump to ResumePage. A
 	// sweep goes on until it crosses sweptTo as well.
@@ -414,25 +433,46 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 	sweptTo := l.SweepMark - p.overlap()
 	seen := map[string]bool{} // ids read in this scan -> learned in it
 	state := scanState{First: res.first, Resume: l.ResumePage, Sweep: sweep}
-	start := 1
-	if res.first && l.ResumePage > 1 {
-		start = l.ResumePage
-	}
-	for page := start; ; page = following(page, state) {
+	var (
+		prevTS     int64  // the last in-place dated entry read
+		prevID     string // and its id
+		skippedRun int    // pages in a row read around
+		holeOpen   bool   // a page was read around; the next page read bounds it
+	)
+	for page := 1; ; page = following(page, state) {
 		pg, err := p.client.List(ctx, cometchat.ListOptions{Page: page, PerPage: p.cfg.PerPage})
 		if err != nil {
-			res.failedPage = page
-			return res, fmt.Errorf("listing calls, page %d: %w", page, err)
+			if page == 1 || ctx.Err() != nil || skippedRun+1 >= maxSkippedInARow {
+				res.failedPage = page
+				return res, fmt.Errorf("listing calls, page %d: %w", page, err)
+			}
+			skippedRun++
+			res.skipped++
+			holeOpen = true
+			if prevTS > 0 {
+				res.holeHigh = max(res.holeHigh, prevTS)
+			} else {
+				res.holeHigh = math.MaxInt64
+			}
+			p.stats.PagesSkipped++
+			level.Warn(p.cfg.Logger).Log("msg", "A list page keeps failing; reading around it, and a sweep reads it again later",
+				"page", page, "err", err)
+			state.StalePages = 0
+			continue
 		}
-		p.skipped(pg.Skipped)
-		if page == start {
+		skippedRun = 0
+		p.unidentified(pg.SkippedKeys)
+		if page == 1 {
 			p.foldTotal(pg.Pagination.Total, len(pg.Calls)+pg.Skipped)
+			res.listed = pg.Pagination.Total
 		}
+		p.checkPagination(page, pg)
 		f := pageFacts{Page: page, CurrentPage: pg.Pagination.CurrentPage, TotalPages: pg.Pagination.TotalPages,
 			PerPage: pg.Pagination.PerPage, Entries: len(pg.Calls) + pg.Skipped}
 		if f.PerPage <= 0 {
 			f.PerPage = p.cfg.PerPage
 		}
+		es := make([]entryFact, len(pg.Calls))
 		for i := range pg.Calls {
 			c := &pg.Calls[i]
 			learnedHere, readBefore := seen[c.SessionID]
@@ -441,14 +481,40 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 				f.NewInScan++
 				seen[c.SessionID] = !knownBefore
 			}
-			p.observe(c, mode)
-			if ts := c.Timestamp(); ts > 0 {
+			es[i] = entryFact{TS: c.Timestamp(), Known: knownBefore}
+		}
+		flags, prevOut := outOfPlace(es, prevTS)
+		if prevOut {
+			p.anomaly("unsorted", prevID)
+		}
+		for i := range pg.Calls {
+			c := &pg.Calls[i]
+			p.callAnomalies(c)
+			if flags[i] {
+				p.anomaly("unsorted", c.SessionID)
+			}
+			mode.listedAt = prevTS
+			if p.observe(c, mode) == TooOld && l.Missing-int(l.accounted()-l.LearnedAtTotal) > 0 {
+				// Listed below the floor while the total says a call is
+				// missing: most likely that call, listed late. It cannot
+				// be counted; it is accounted for, so that no poll
+				// searches for it again.
+				if p.anomaly("late_listed", c.SessionID) {
+					l.Uncountable++
+				}
+			}
+			if ts := es[i].TS; ts > 0 && !flags[i] {
 				res.maxTS, res.minTS = max(res.maxTS, ts), min(res.minTS, ts)
-				f.Crossed = f.Crossed || (knownBefore && ts < cutoff)
-				f.SweptTo = f.SweptTo || (knownBefore && ts < sweptTo)
-				f.BelowFloor = f.BelowFloor || ts < l.Floor
+				if holeOpen {
+					res.holeLow = min(res.holeLow, ts)
+					holeOpen = false
+				}
+				prevTS, prevID = ts, c.SessionID
 			}
 		}
+		f.Crossed = pastLine(es, flags, cutoff, true)
+		f.SweptTo = pastLine(es, flags, sweptTo, true)
+		f.BelowFloor = l.Floor > 0 && pastLine(es, flags, l.Floor, false)
 		if f.NewInScan == 0 {
 			state.StalePages++
 		} else {
@@ -457,7 +523,9 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 		if f.Crossed || state.PastKnown > 0 {
 			state.PastKnown++
 		}
-		state.MissingLeft = l.Missing - int(l.Learned-l.LearnedAtTotal)
+		// The calls of pages read around are missing as expected: a sweep
+		// reads them again, so they send no scan deeper.
+		state.MissingLeft = l.Missing - int(l.accounted()-l.LearnedAtTotal) - res.skipped*f.PerPage
 		state.Full = l.Remembered() >= p.cfg.Capacity && (mode.backfillFrom == 0 || res.minTS < mode.backfillFrom)
 		// Deep enough for the dedupe set (larger than its capacity while a
 		// catch-up holds its ids) and every call the total says is
@@ -465,7 +533,10 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 		state.MaxPages = (max(p.cfg.Capacity, l.Remembered())+max(l.Missing, 0))/max(f.PerPage, 1) + 50
 		if v := nextPage(f, state); v != readOn {
 			res.stop, res.exhausted = v, exhausted(v, page, state.StalePages)
-			res.learned = int(l.Learned - l.LearnedAtTotal)
+			res.learned = int(l.accounted() - l.LearnedAtTotal)
+			if holeOpen { // the last page read was read around: its calls reach down to the floor
+				res.holeLow = min(res.holeLow, max(l.Floor, 1))
+			}
 			if v == stopIgnoresPage || v == stopStale || v == stopPageLimit {
 				level.Debug(p.cfg.Logger).Log("msg", "Head scan stopped early", "why", v, "page", page)
 			}
@@ -483,13 +554,11 @@ func (p *Poller) foldTotal(total, entries int) {
 		total = 0 // no usable total: the estimate is off
 	}
 	if l.LastTotal > 0 && total > 0 {
-		l.Missing = max(0, l.Missing+(total-l.LastTotal)-int(l.Learned-l.LearnedAtTotal))
+		l.Missing = max(0, l.Missing+(total-l.LastTotal)-int(l.accounted()-l.LearnedAtTotal))
 	} else {
 		l.Missing = 0
 	}
-	if total != l.LastTotal || l.LearnedAtTotal != l.Learned {
-	}
-	l.LastTotal, l.LearnedAtTotal = total, l.Learned
+	l.LastTotal, l.LearnedAtTotal = total, l.accounted()
 }
 
 // bookkeeping runs after every poll whose head scan succeeded, whatever
@@ -503,7 +572,10 @@ func (p *Poller) bookkeeping(head headResult, now time.Time) {
 	l.ResumePage = 0
 	if head.first {
 		l.Initialized = true
-		l.Missing = int(l.Learned - l.LearnedAtTotal)
+		l.Missing = int(l.accounted() - l.LearnedAtTotal)
+		if head.skipped > 0 {
+			l.HistoryGapFrom, l.HistoryGapTo = head.holeLow, min(head.holeHigh, l.Started)
+		}
 		if head.stop != stopEnd && head.minTS != math.MaxInt64 {
 			l.setFloor(head.minTS + 1)
 		}
@@ -513,15 +585,34 @@ func (p *Poller) bookkeeping(head headResult, now time.Time) {
 		// the next sweep reads down to here.
 		l.SweepMark = max(l.SweepMark, head.newest(now))
 		p.lastSweep = now
+		if head.skipped == 0 {
+			// Read through: the history read around is known by id now.
+			p.sweepRetry, p.holeStreak = time.Time{}, 0
+			if !head.first {
+				l.HistoryGapFrom, l.HistoryGapTo = 0, 0
+			}
+		}
+	}
+	if head.skipped > 0 {
+		// The pages read around are read again by a sweep, soon and then
+		// less and less often: it reads down to below them.
+		l.SweepMark = min(l.SweepMark, head.holeLow)
+		p.holeStreak++
+		p.sweepRetry = holeRetry(p.holeStreak, now, p.cfg.Interval, p.cfg.SweepEvery)
 	}
 	if wm := head.newest(now); wm > l.Watermark {
 		l.Watermark = wm
 	}
 	// Pruning raises the floor over what it drops; while the list total
 	// says calls are still unread below, they would fall under it. So a
-	// catch-up holds its ids until it is done, as a first poll does.
+	// catch-up holds its ids until it is done, as a first poll does, and
+	// nothing below a part of the list still to be read again is dropped.
+	keepFrom := l.Watermark - p.overlap()
+	if p.holeStreak > 0 {
+		keepFrom = min(keepFrom, l.SweepMark-p.overlap())
+	}
 	if l.Missing <= head.learned {
-		l.Prune(p.cfg.Capacity, l.Watermark-p.overlap())
+		l.Prune(p.cfg.Capacity, keepFrom)
 	}
 }
 
@@ -537,7 +628,7 @@ func (p *Poller) scanOngoing(ctx context.Context, mode observeMode) error {
 		if err != nil {
 			return fmt.Errorf("listing ongoing calls, page %d: %w", page, err)
 		}
-		p.skipped(pg.Skipped)
+		p.unidentified(pg.SkippedKeys)
 		fresh := 0
 		for i := range pg.Calls {
 			c := &pg.Calls[i]
@@ -626,9 +717,52 @@ func (p *Poller) observe(c *cometchat.Call, mode observeMode) Outcome {
 	return o
 }
 
-func (p *Poller) skipped(n int) {
-	for range n {
-		p.stats.countError("invalid_call")
+// anomaly counts an entry of kind once per id while the process runs,
+// and reports whether this was the first time. The set of ids is bounded:
+// when full it starts over, and an entry may then be counted again.
+func (p *Poller) anomaly(kind, id string) bool {
+	k := kind + "\x00" + id
+	if _, ok := p.anomalies[k]; ok {
+		return false
+	}
+	if p.anomalies == nil || len(p.anomalies) >= maxAnomalyIDs {
+		p.anomalies = map[string]struct{}{}
+	}
+	p.anomalies[k] = struct{}{}
+	p.stats.Anomalies[kind]++
+	level.Debug(p.cfg.Logger).Log("msg", "The API listed an entry against the reference", "kind", kind)
+	return true
+}
+
+// maxAnomalyIDs bounds the ids remembered for anomaly counting.
+const maxAnomalyIDs = 10000
+
+// callAnomalies counts what a listed call's own fields show.
+func (p *Poller) callAnomalies(c *cometchat.Call) {
+	if c.ScaledTimestamps {
+		p.anomaly("timestamp_unit", c.SessionID)
+	}
+	if c.NoInitiatedAt {
+		p.anomaly("no_initiated_at", c.SessionID)
+	}
+}
+
+// unidentified takes the entries a page listed without a sessionId. They
+// cannot be counted; each is accounted for once, so that the list total
+// does not send every poll looking for it.
+func (p *Poller) unidentified(keys []string) {
+	for _, k := range keys {
+		if p.anomaly("no_session_id", k) {
+			p.ledger.Uncountable++
+		}
+	}
+}
+
+// checkPagination counts a page whose meta.pagination is missing or
+// contradicts the page, once per kind of contradiction.
+func (p *Poller) checkPagination(page int, pg *cometchat.Page) {
+	if problem := paginationProblem(page, len(pg.Calls)+pg.Skipped, pg.Pagination); problem != "" {
+		p.anomaly("bad_pagination", problem)
 	}
 }
 

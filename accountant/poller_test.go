@@ -344,9 +344,29 @@ func TestFailedPollKeepsCountersExactAndRetries(t *testing.T) {
 	for i := range 45 {
 		h.put(call(fmt.Sprintf("c%02d", i), int64(i), "ended"))
 	}
-	// Page 3 fails: pages 1 and 2 are counted, the rest next time.
+	// Page 3 fails.
 	h.fake.InjectSchedule(func(r *http.Request, endpoint string) cometchattest.Fault {
 		if r.URL.Query().Get("page") == "3" {
+			return cometchattest.BadGatewayHTML
+		}
+		return cometchattest.None
+	})
+	// Page 3 is read around: the poll succeeds, the error is counted.
+	h.poll()
+	assert.True(t, h.p.Snapshot().Up)
+	assert.Equal(t, uint64(1), h.p.Snapshot().API.Errors["http_5xx"])
+	assert.Equal(t, uint64(1), h.p.Snapshot().API.Requests[RequestKey{"list_calls", "502"}])
+	assert.Equal(t, uint64(1), h.p.Snapshot().API.PagesSkipped)
+	assert.Equal(t, uint64(35), h.sums().Calls["ended"])
+	h.fake.InjectSchedule(nil)
+	h.now = h.now.Add(30 * time.Second)
+	h.poll()
+	assert.Equal(t, uint64(45), h.sums().Calls["ended"], "a sweep reads the page again")
+
+	// Page 1 failing fails the poll, and keeps what was counted.
+	h.put(call("d", 100, "ended"))
+	h.fake.InjectSchedule(func(r *http.Request, endpoint string) cometchattest.Fault {
+		if endpoint == cometchat.EndpointListCalls {
 			return cometchattest.BadGatewayHTML
 		}
 		return cometchattest.None
@@ -355,13 +375,11 @@ func TestFailedPollKeepsCountersExactAndRetries(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, "http_5xx", cometchat.ErrorReason(err))
 	assert.False(t, h.p.Snapshot().Up)
-	assert.Equal(t, uint64(1), h.p.Snapshot().API.Errors["http_5xx"])
-	assert.Equal(t, uint64(1), h.p.Snapshot().API.Requests[RequestKey{"list_calls", "502"}])
-	assert.Equal(t, uint64(20), h.sums().Calls["ended"])
+	assert.Equal(t, uint64(45), h.sums().Calls["ended"])
 	h.fake.InjectSchedule(nil)
 	h.poll()
 	assert.True(t, h.p.Snapshot().Up)
-	assert.Equal(t, uint64(45), h.sums().Calls["ended"])
+	assert.Equal(t, uint64(46), h.sums().Calls["ended"])
 }
 
 func TestRestartWithStateFileContinuesExactly(t *testing.T) {

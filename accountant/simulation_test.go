@@ -176,6 +176,7 @@ func TestSimulation(t *testing.T) {
 		}
 	}
 	fake.InjectRandom(0.15, seed, cometchattest.AllFaults...)
+	createdAtFirstStart := traffic.Created()
 	p := newPoller(nil)
 	for attempt := 0; p.Poll(context.Background()) != nil; attempt++ {
 		require.Less(t, attempt, 200, "the first poll never completed")
@@ -230,14 +231,17 @@ func TestSimulation(t *testing.T) {
 	// firstStart runs a first poll to success with no arrivals, after
 	// which what was final is history. A restart whose state never got
 	// written (the disk was full since the identity changed) is one too.
-	firstStarts, createdAtFirstStart := 0, 0
+	firstStarts := 0
 	firstStart := func() {
 		firstStarts++
 		createdAtFirstStart = traffic.Created()
 		quiet.Store(true)
-		history = map[string]bool{} // counting starts over: what is final now is history
+		// Counting starts over: what is final now is history, unless it
+		// was initiated after the ledger started counting (a restart that
+		// is a first start again continues a ledger that began earlier).
+		history = map[string]bool{}
 		for _, c := range fake.Calls() {
-			if isFinal(c.Status) {
+			if ts := c.Timestamp(); isFinal(c.Status) && (ts == 0 || ts <= p.ledger.Started || p.ledger.Started == 0) {
 				history[c.SessionID] = true
 			}
 		}

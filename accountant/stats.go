@@ -34,12 +34,34 @@ type APIStats struct {
 	// state_write from the poller itself.
 	Errors  map[string]uint64
 	Latency map[string]*Histogram // by endpoint
+	// Anomalies counts the entries the API listed against what the
+	// reference implies, by kind (see AnomalyKinds), each entry once per
+	// kind while the process runs.
+	Anomalies map[string]uint64
+	// PagesSkipped counts head-scan pages that kept failing and were
+	// read around; a sweep reads their part of the list again.
+	PagesSkipped uint64
+}
+
+// AnomalyKinds are the kinds of cometchat_api_anomalies_total; see
+// docs/anomalies.md for what each means and costs.
+var AnomalyKinds = []string{
+	"unsorted",        // an entry out of newest-first order
+	"timestamp_unit",  // a timestamp in milliseconds or microseconds
+	"no_initiated_at", // initiatedAt missing or null
+	"no_session_id",   // an entry without sessionId: it cannot be counted
+	"bad_pagination",  // meta.pagination missing, or at odds with the page
+	"late_listed",     // an unknown call listed below what the scans already passed
 }
 
 func newAPIStats() APIStats {
-	s := APIStats{Requests: map[RequestKey]uint64{}, Errors: map[string]uint64{}, Latency: map[string]*Histogram{}}
+	s := APIStats{Requests: map[RequestKey]uint64{}, Errors: map[string]uint64{}, Latency: map[string]*Histogram{},
+		Anomalies: map[string]uint64{}}
 	for _, r := range KnownReasons {
 		s.Errors[r] = 0
+	}
+	for _, k := range AnomalyKinds {
+		s.Anomalies[k] = 0
 	}
 	return s
 }
@@ -74,7 +96,11 @@ func (s *APIStats) countError(reason string) {
 
 func (s *APIStats) clone() APIStats {
 	c := APIStats{Requests: make(map[RequestKey]uint64, len(s.Requests)),
-		Errors: make(map[string]uint64, len(s.Errors)), Latency: make(map[string]*Histogram, len(s.Latency))}
+		Errors: make(map[string]uint64, len(s.Errors)), Latency: make(map[string]*Histogram, len(s.Latency)),
+		Anomalies: make(map[string]uint64, len(s.Anomalies)), PagesSkipped: s.PagesSkipped}
+	for k, v := range s.Anomalies {
+		c.Anomalies[k] = v
+	}
 	for k, v := range s.Requests {
 		c.Requests[k] = v
 	}

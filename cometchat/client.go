@@ -212,6 +212,11 @@ type Page struct {
 	// Skipped counts entries of data that were not call objects with a
 	// sessionId; they cannot be counted exactly once, so they are dropped.
 	Skipped int
+	// SkippedKeys name the skipped entries, one key each, made of the
+	// fields that do not change over a call's life (initiatedAt,
+	// initiator, receiver, type, mode), so that the same entry listed
+	// again has the same key.
+	SkippedKeys []string
 }
 
 // List fetches one page of List Calls.
@@ -277,6 +282,7 @@ func DecodePage(body []byte) (*Page, error) {
 		// counted exactly once.
 		if items[i].SessionID == "" {
 			p.Skipped++
+			p.SkippedKeys = append(p.SkippedKeys, items[i].key())
 			continue
 		}
 		p.Calls = append(p.Calls, items[i].call())

@@ -385,3 +385,28 @@ func TestTheKeyNeverLeavesHoweverTheServerEchoesIt(t *testing.T) {
 		})
 	}
 }
+
+func TestTimestampUnits(t *testing.T) {
+	cases := []struct {
+		raw    string
+		want   int64
+		scaled bool
+	}{
+		{`1692869395`, 1692869395, false},
+		{`1692869395.9`, 1692869395, false},
+		{`1692869395123`, 1692869395, true},    // milliseconds
+		{`"1692869395123"`, 1692869395, true},  // as a string
+		{`1692869395123456`, 1692869395, true}, // microseconds
+		{`169286939512`, 0, false},             // 12 digits: neither
+		{`16928693951234`, 0, false},           // 14 digits: neither
+		{`169286939512345678`, 0, false},       // nanoseconds are not guessed
+		{`null`, 0, false},
+	}
+	for _, tc := range cases {
+		c, err := DecodeCall([]byte(`{"data":{"sessionId":"x","status":"ended","initiatedAt":` + tc.raw + `}}`))
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, c.InitiatedAt, tc.raw)
+		assert.Equal(t, tc.scaled, c.ScaledTimestamps, tc.raw)
+		assert.Equal(t, tc.want == 0, c.NoInitiatedAt, tc.raw)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"hash/fnv"
 	"math"
 	"strconv"
 	"strings"
@@ -36,6 +38,12 @@ type Call struct {
 	HasTranscription  bool          `json:"hasTranscription"`
 	Participants      []Participant `json:"participants"`
 	Recordings        []Recording   `json:"recordings"`
+	// ScaledTimestamps: a call timestamp came in milliseconds or
+	// microseconds and was converted to seconds.
+	ScaledTimestamps bool `json:"-"`
+	// NoInitiatedAt: initiatedAt was missing or unusable; Timestamp falls
+	// back to startedAt or endedAt.
+	NoInitiatedAt bool `json:"-"`
 }
 
 // Participant is one participant entry of a call. Invited users who never
@@ -142,6 +150,13 @@ func (c *Call) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// key names an entry by the fields that do not change over its life.
+func (w *wireCall) key() string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%v|%s|%s|%s|%s|%s", float64(w.InitiatedAt), w.Initiator, w.Receiver, w.Type, w.Mode, w.ReceiverType)
+	return "nosid-" + strconv.FormatUint(h.Sum64(), 16)
+}
+
 func (w *wireCall) call() Call {
 	c := Call{
 		SessionID:         string(w.SessionID),
@@ -154,6 +169,7 @@ func (w *wireCall) call() Call {
 		InitiatedAt:       unixTime(w.InitiatedAt),
 		StartedAt:         unixTime(w.StartedAt),
 		EndedAt:           unixTime(w.EndedAt),
+		ScaledTimestamps:  scaled(w.InitiatedAt) || scaled(w.StartedAt) || scaled(w.EndedAt),
 		DurationMinutes:   float64(w.DurationMinutes),
 		TotalDuration:     string(w.TotalDuration),
 		TotalParticipants: toInt(w.TotalParticipants),
@@ -162,6 +178,7 @@ func (w *wireCall) call() Call {
 		HasRecording:      bool(w.HasRecording),
 		HasTranscription:  bool(w.HasTranscription),
 	}
+	c.NoInitiatedAt = c.InitiatedAt == 0
 	for _, p := range w.Participants {
 		if p == (wireParticipant{}) {
 			continue // null, or not an object
@@ -189,18 +206,33 @@ func (w *wireCall) call() Call {
 	return c
 }
 
-// maxUnixTime is the year 5138: a larger "timestamp" is not seconds (or not
-// a time at all), and is read as missing.
+// maxUnixTime is the year 5138: a larger number of seconds is a timestamp
+// in milliseconds (13 digits: 2001 to 2286) or microseconds (16 digits),
+// which unixTime converts, or not a time at all.
 const maxUnixTime = 1e11
 
-// unixTime converts a timestamp field. Values that are not a positive
-// number of seconds below maxUnixTime (NaN, Infinity, 1e308, negatives) are
-// read as missing, so that they can never move a watermark or a floor.
+// unixTime converts a timestamp field to Unix seconds. Milliseconds and
+// microseconds are recognised by their size and divided down (see
+// scaled). Values that are none of these (NaN, Infinity, 1e308,
+// negatives, 12, 14 or 15 digits) are read as missing, so that they can never
+// move a watermark or a floor.
 func unixTime(f flexFloat) int64 {
-	if v := float64(f); v > 0 && v < maxUnixTime {
+	v := float64(f)
+	switch {
+	case v > 0 && v < maxUnixTime:
 		return int64(v)
+	case v >= 1e12 && v < 1e13: // milliseconds
+		return int64(v / 1e3)
+	case v >= 1e15 && v < 1e16: // microseconds
+		return int64(v / 1e6)
 	}
 	return 0
+}
+
+// scaled reports whether unixTime converted f from a smaller unit.
+func scaled(f flexFloat) bool {
+	v := float64(f)
+	return unixTime(f) > 0 && v >= maxUnixTime
 }
 
 // toInt converts a count field. A value that does not fit an int64 (NaN,

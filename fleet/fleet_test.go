@@ -140,13 +140,13 @@ func TestReloadIsAllOrNothing(t *testing.T) {
 	assert.Same(t, pa, f.members["a"].poller, "a keeps its poller")
 	assert.Same(t, pb, f.members["b"].poller, "b is not stopped")
 	assert.Empty(t, pub.forgot, "no series were dropped")
-	fake.Put(cometchat.Call{SessionID: "b1", Status: "ended", InitiatedAt: time.Now().Unix()})
+	fake.Put(cometchat.Call{SessionID: "b1", Status: "ended", InitiatedAt: time.Now().Unix() - 2})
 	waitFor(t, func() bool { s := pub.get("b"); return s != nil && calls(s) == 1 })
 
 	// Another app id under the same name: a fresh start, not the old counters.
 	a3 := a
 	a3.AppID = "a-other"
-	fake.Put(cometchat.Call{SessionID: "a1", Status: "ended", InitiatedAt: time.Now().Unix() + 1})
+	fake.Put(cometchat.Call{SessionID: "a1", Status: "ended", InitiatedAt: time.Now().Unix() - 1})
 	waitFor(t, func() bool { return calls(pub.get("a")) == 2 }) // a1 and b1: the same fake
 	require.NoError(t, f.Apply([]config.App{a3, b}))
 	p3 := f.members["a"].poller

@@ -71,13 +71,73 @@ type Server struct {
 }
 
 type entry struct {
-	call cometchat.Call
-	raw  json.RawMessage // served verbatim when set
-	seq  uint64
+	call  cometchat.Call
+	raw   json.RawMessage // served verbatim when set
+	seq   uint64
+	quirk Quirk
+	// pin, when set, is the entry's place in the list counted from the
+	// head (1 is first), whatever its time.
+	pin int
 	// sortTS is the initiatedAt the server sorts by. It is kept when a
 	// later update blanks the call's timestamps: the server's own record
 	// of the call keeps its place in the list, the JSON just lacks them.
 	sortTS int64
+}
+
+// Quirk is a way one listed entry departs from the reference: what a
+// real server might do that nothing in the reference rules out.
+type Quirk int
+
+// The quirks.
+const (
+	QuirkNone Quirk = iota
+	// QuirkMillis: the entry's timestamps are in milliseconds, and the
+	// server sorts by that number, so the entry comes first.
+	QuirkMillis
+	// QuirkNullInitiatedAt: initiatedAt is null, and the server sorts
+	// nulls first.
+	QuirkNullInitiatedAt
+	// QuirkNoSessionID: the list shows the entry without its sessionId
+	// (Get Call by id still finds it).
+	QuirkNoSessionID
+)
+
+var quirkNames = map[Quirk]string{QuirkNone: "none", QuirkMillis: "millis",
+	QuirkNullInitiatedAt: "null_initiated_at", QuirkNoSessionID: "no_session_id"}
+
+func (q Quirk) String() string { return quirkNames[q] }
+
+// ParseQuirk reads a quirk's name.
+func ParseQuirk(name string) (Quirk, error) {
+	for q, n := range quirkNames {
+		if n == name && q != QuirkNone {
+			return q, nil
+		}
+	}
+	return QuirkNone, fmt.Errorf("unknown quirk %q (one of millis, null_initiated_at, no_session_id)", name)
+}
+
+// SetQuirk gives a stored call a quirk; it reports whether the call exists.
+func (s *Server) SetQuirk(id string, q Quirk) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.calls[id]
+	if ok {
+		e.quirk, s.sorted = q, false
+	}
+	return ok
+}
+
+// Pin lists a stored call at place pos from the head (1 is first)
+// whatever its time: an entry out of order. Zero unpins it.
+func (s *Server) Pin(id string, pos int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.calls[id]
+	if ok {
+		e.pin, s.sorted = pos, false
+	}
+	return ok
 }
 
 // New returns a fake API that accepts key in the apikey header.
@@ -180,13 +240,37 @@ func (s *Server) sort() {
 	if s.sorted {
 		return
 	}
+	key := func(e *entry) int64 {
+		switch e.quirk {
+		case QuirkMillis:
+			return e.sortTS * 1000
+		case QuirkNullInitiatedAt:
+			return math.MaxInt64
+		}
+		return e.sortTS
+	}
 	sort.SliceStable(s.order, func(i, j int) bool {
 		a, b := s.order[i], s.order[j]
-		if a.sortTS != b.sortTS {
-			return a.sortTS > b.sortTS
+		if ka, kb := key(a), key(b); ka != kb {
+			return ka > kb
 		}
 		return a.seq > b.seq
 	})
+	var pinned []*entry
+	rest := s.order[:0:0]
+	for _, e := range s.order {
+		if e.pin > 0 {
+			pinned = append(pinned, e)
+		} else {
+			rest = append(rest, e)
+		}
+	}
+	sort.SliceStable(pinned, func(i, j int) bool { return pinned[i].pin < pinned[j].pin })
+	for _, e := range pinned {
+		at := min(e.pin-1, len(rest))
+		rest = append(rest[:at], append([]*entry{e}, rest[at:]...)...)
+	}
+	s.order = rest
 	s.sorted = true
 }
 
@@ -245,7 +329,7 @@ func (s *Server) serveGet(w http.ResponseWriter, id string) {
 		writeError(w, http.StatusNotFound, cometchat.CodeSessionNotFound, fmt.Sprintf("The call session %s does not exist.", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": render(e)})
+	writeJSON(w, http.StatusOK, map[string]any{"data": render(e, false)})
 }
 
 func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
@@ -274,10 +358,10 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 	lo, hi := min((page-1)*per, total), min(page*per, total)
 	data := make([]any, 0, hi-lo+1)
 	if s.RepeatAcrossPages && lo > 0 && lo < hi {
-		data = append(data, render(match[lo-1]))
+		data = append(data, render(match[lo-1], true))
 	}
 	for _, e := range match[lo:hi] {
-		data = append(data, render(e))
+		data = append(data, render(e, true))
 	}
 	pagination := map[string]any{
 		"total": total, "count": len(data), "per_page": per,
@@ -391,7 +475,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // render turns a stored call into the shape the reference's examples have.
-func render(e *entry) any {
+func render(e *entry, listing bool) any {
 	if e.raw != nil {
 		return e.raw
 	}
@@ -411,16 +495,28 @@ func render(e *entry) any {
 		"metaData":               []any{},
 		"tags":                   []any{},
 	}
+	unit := int64(1)
+	if e.quirk == QuirkMillis {
+		unit = 1000
+	}
 	if c.InitiatedAt > 0 {
-		m["initiatedAt"] = c.InitiatedAt
+		m["initiatedAt"] = c.InitiatedAt * unit
 	}
 	if c.StartedAt > 0 {
-		m["startedAt"] = c.StartedAt
+		m["startedAt"] = c.StartedAt * unit
 	}
 	if c.EndedAt > 0 {
-		m["endedAt"] = c.EndedAt
+		m["endedAt"] = c.EndedAt * unit
 	} else {
 		m["totalDuration"] = "00:00:00"
+	}
+	switch e.quirk {
+	case QuirkNullInitiatedAt:
+		m["initiatedAt"] = nil
+	case QuirkNoSessionID:
+		if listing {
+			delete(m, "sessionId")
+		}
 	}
 	parts := make([]any, 0, len(c.Participants))
 	for _, p := range c.Participants {
