@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-kit/log"
@@ -23,11 +24,14 @@ import (
 
 // startDemo serves the simulated Calls API on a loopback port, with history
 // from before start and live traffic, and returns the app that polls it.
-func startDemo(ctx context.Context, logger log.Logger, rate, speed float64, every, backfill time.Duration) (config.App, *cometchattest.Traffic, error) {
+func startDemo(ctx context.Context, logger log.Logger, rate, speed float64, every, backfill time.Duration, misbehave []string) (config.App, *cometchattest.Traffic, error) {
 	keyBytes := make([]byte, 16)
 	rand.Read(keyBytes)
 	key := hex.EncodeToString(keyBytes)
 	fake := cometchattest.New(key)
+	if err := fake.Misbehave(misbehave...); err != nil {
+		return config.App{}, nil, fmt.Errorf("--demo.misbehave: %w", err)
+	}
 	traffic := cometchattest.NewTraffic(fake, uint64(time.Now().UnixNano()))
 	traffic.CallsPerMinute, traffic.Speed = rate, speed
 	now := time.Now()
@@ -42,7 +46,7 @@ func startDemo(ctx context.Context, logger log.Logger, rate, speed float64, ever
 	go traffic.Run(ctx, 250*time.Millisecond)
 	base := "http://" + ln.Addr().String() + "/v3"
 	level.Info(logger).Log("msg", "Demo mode: serving a simulated Calls API", "base_url", base,
-		"calls_per_minute", rate, "speed", speed)
+		"calls_per_minute", rate, "speed", speed, "misbehave", strings.Join(misbehave, ","))
 	if err := cometchat.CheckBaseURL(base, false); err != nil {
 		return config.App{}, nil, err
 	}

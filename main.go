@@ -75,6 +75,7 @@ func run(args []string, stderr io.Writer) int {
 		demo        = app.Flag("demo", "Run a built-in simulated Calls API with live traffic and export it as app \"demo\".").Bool()
 		demoRate    = app.Flag("demo.calls-per-minute", "Mean rate of new calls in --demo.").Default("90").Float64()
 		demoSpeed   = app.Flag("demo.speed", "Speed-up of ringing and talking times in --demo.").Default("2").Float64()
+		demoBad     = app.Flag("demo.misbehave", "Comma-separated ways the --demo API departs from the reference: "+strings.Join(cometchattest.MisbehaviourNames(), ", ")+" (see docs/anomalies.md).").String()
 		metricsPath = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		noExporter  = app.Flag("web.disable-exporter-metrics", "Exclude Go runtime and process metrics from /metrics.").Bool()
 		logLevel    = app.Flag("log.level", "Only log messages with the given severity or above: debug, info, warn, error.").Default("info").Enum("debug", "info", "warn", "error")
@@ -145,7 +146,11 @@ func run(args []string, stderr io.Writer) int {
 		if !intervalSet {
 			every = 2 * time.Second
 		}
-		demoApp, traffic, err := startDemo(ctx, logger, *demoRate, *demoSpeed, every, *backfill)
+		var misbehave []string
+		if *demoBad != "" {
+			misbehave = strings.Split(*demoBad, ",")
+		}
+		demoApp, traffic, err := startDemo(ctx, logger, *demoRate, *demoSpeed, every, *backfill, misbehave)
 		if err != nil {
 			return fail(logger, err)
 		}

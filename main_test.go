@@ -232,6 +232,8 @@ func TestStartupValidation(t *testing.T) {
 			"--cometchat.api-key-file: key file " + emptyKey + " is empty"},
 		{"unreadable key file", nil, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--cometchat.api-key-file=" + dir + "/missing"},
 			"--cometchat.api-key-file: reading key file: open " + dir + "/missing: no such file or directory"},
+		{"unknown misbehaviour", nil, []string{"--demo", "--demo.misbehave=unsorted,sideways"},
+			`--demo.misbehave: unknown misbehaviour "sideways" (one of failing_page, ignore_per_page, ignore_status_filter, millis, no_current_page, no_session_id, no_total, null_initiated_at, repeat_across_pages, unsorted)`},
 		{"bad region", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.region=mars"},
 			`--cometchat.region: region "mars" is not one of us, eu, in`},
 		{"no region", keyEnv, []string{"--cometchat.app-id=a"},
@@ -472,4 +474,26 @@ func TestDemoShowsCallsWithin30Seconds(t *testing.T) {
 	}, "demo calls counted")
 	_, m := e.metrics()
 	assert.Equal(t, 1.0, m.sum("cometchat_up", map[string]string{"app": "demo"}))
+}
+
+// TestDemoMisbehavingCountsAnomalies: --demo.misbehave makes the simulated
+// API list entries out of order, in milliseconds and without ids; the
+// exporter keeps counting and says what it saw.
+func TestDemoMisbehavingCountsAnomalies(t *testing.T) {
+	e := startExporter(t, nil, "--demo", "--demo.calls-per-minute=600", "--demo.speed=20",
+		"--demo.misbehave=unsorted,millis,no_session_id,no_current_page")
+	e.waitReady()
+	eventually(t, 60*time.Second, func() bool {
+		_, m := e.metrics()
+		for _, kind := range []string{"timestamp_unit", "no_session_id"} {
+			if m.sum("cometchat_api_anomalies_total", map[string]string{"app": "demo", "kind": kind}) == 0 {
+				return false
+			}
+		}
+		return m.sum("cometchat_calls_total", nil) > 0
+	}, "anomalies counted while calls are")
+	_, m := e.metrics()
+	assert.Equal(t, 1.0, m.sum("cometchat_up", map[string]string{"app": "demo"}))
+	assert.Positive(t, m.sum("cometchat_api_calls_listed", map[string]string{"app": "demo"}))
+	assert.Positive(t, m.sum("cometchat_exporter_calls_seen_total", map[string]string{"app": "demo"}))
 }

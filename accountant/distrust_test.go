@@ -251,3 +251,44 @@ func TestAPageThatKeepsFailingIsReadAround(t *testing.T) {
 	}
 	assert.Equal(t, counted+2, h.sums().Calls["ended"], "once")
 }
+
+// TestTheCountChecksItself: the calls seen and the API's own total agree
+// when every call is read, differ by exactly the calls of a page read
+// around until a sweep reads it again, and by one for an entry that has
+// no id.
+func TestTheCountChecksItself(t *testing.T) {
+	h := newHarness(t)
+	h.put(endedCalls("h", 30, -7200)...)
+	h.start(func(c *Config) { c.PerPage = 10; c.Interval = 30 * time.Second })
+	h.poll()
+	check := func(listed, seen int, what string) {
+		t.Helper()
+		s := h.p.Snapshot()
+		assert.Equal(t, listed, s.Listed, "listed: %s", what)
+		assert.Equal(t, uint64(seen), s.Seen, "seen: %s", what)
+	}
+	check(30, 30, "history")
+	h.put(endedCalls("a", 20, 10)...)
+	h.now = h.now.Add(time.Minute)
+	h.poll()
+	check(50, 50, "every call read")
+
+	h.put(call("nosid", 200, "ended"))
+	h.fake.SetQuirk("nosid", cometchattest.QuirkNoSessionID)
+	h.put(endedCalls("b", 14, 100)...)
+	h.fake.InjectSchedule(func(r *http.Request, endpoint string) cometchattest.Fault {
+		if r.URL.Query().Get("page") == "2" && r.URL.Query().Get("status") == "" {
+			return cometchattest.ServerErrorJSON
+		}
+		return cometchattest.None
+	})
+	h.now = h.now.Add(time.Minute)
+	h.poll()
+	// Page 1: the id-less entry and 9 calls; page 2 (5 new calls) read around.
+	check(65, 59, "a page read around and an entry without id")
+	h.fake.InjectSchedule(nil)
+	h.now = h.now.Add(time.Minute)
+	h.poll()
+	check(65, 64, "the sweep read the page; the entry without id stays apart")
+	assert.Equal(t, uint64(34), h.sums().Calls["ended"])
+}

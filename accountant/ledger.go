@@ -196,6 +196,11 @@ type ledgerScalars struct {
 	// not found.
 	Abandoned  uint64 `json:"abandoned"`
 	UndatedSeq uint64 `json:"undated_seq,omitempty"`
+	// HoleLow, when set, is the newest call time below the lowest part of
+	// the list a scan read around (pages that kept failing) and no sweep
+	// has read through since: sweeps read down to it, and nothing below
+	// it is pruned.
+	HoleLow int64 `json:"hole_low,omitempty"`
 	// HistoryGapFrom and HistoryGapTo span the call times of the list
 	// pages the first poll read around (they kept failing): history there
 	// is not known by id until a sweep has read it (see history).

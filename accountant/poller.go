@@ -379,6 +379,7 @@ func (p *Poller) scan(ctx context.Context) error {
 		if head.first || l.LastTotal > 0 {
 			l.Watermark = max(l.Watermark, head.newest(now))
 		}
+		p.holes(head, now) // the pages it read around stay to be read again
 		return err // no pruning: the calls below the failed page are unread
 	}
 	ongoingErr := p.scanOngoing(ctx, mode)
@@ -534,9 +535,6 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 		if v := nextPage(f, state); v != readOn {
 			res.stop, res.exhausted = v, exhausted(v, page, state.StalePages)
 			res.learned = int(l.accounted() - l.LearnedAtTotal)
-			if holeOpen { // the last page read was read around: its calls reach down to the floor
-				res.holeLow = min(res.holeLow, max(l.Floor, 1))
-			}
 			if v == stopIgnoresPage || v == stopStale || v == stopPageLimit {
 				level.Debug(p.cfg.Logger).Log("msg", "Head scan stopped early", "why", v, "page", page)
 			}
@@ -573,9 +571,6 @@ func (p *Poller) bookkeeping(head headResult, now time.Time) {
 	if head.first {
 		l.Initialized = true
 		l.Missing = int(l.accounted() - l.LearnedAtTotal)
-		if head.skipped > 0 {
-			l.HistoryGapFrom, l.HistoryGapTo = head.holeLow, min(head.holeHigh, l.Started)
-		}
 		if head.stop != stopEnd && head.minTS != math.MaxInt64 {
 			l.setFloor(head.minTS + 1)
 		}
@@ -585,20 +580,15 @@ func (p *Poller) bookkeeping(head headResult, now time.Time) {
 		// the next sweep reads down to here.
 		l.SweepMark = max(l.SweepMark, head.newest(now))
 		p.lastSweep = now
-		if head.skipped == 0 {
-			// Read through: the history read around is known by id now.
+		if head.skipped == 0 && !head.first {
+			// Read through: what was read around is known by id now.
 			p.sweepRetry, p.holeStreak = time.Time{}, 0
-			if !head.first {
-				l.HistoryGapFrom, l.HistoryGapTo = 0, 0
-			}
+			l.HoleLow, l.HistoryGapFrom, l.HistoryGapTo = 0, 0, 0
 		}
 	}
-	if head.skipped > 0 {
-		// The pages read around are read again by a sweep, soon and then
-		// less and less often: it reads down to below them.
-		l.SweepMark = min(l.SweepMark, head.holeLow)
-		p.holeStreak++
-		p.sweepRetry = holeRetry(p.holeStreak, now, p.cfg.Interval, p.cfg.SweepEvery)
+	p.holes(head, now)
+	if l.HoleLow > 0 {
+		l.SweepMark = min(l.SweepMark, l.HoleLow)
 	}
 	if wm := head.newest(now); wm > l.Watermark {
 		l.Watermark = wm
@@ -608,12 +598,41 @@ func (p *Poller) bookkeeping(head headResult, now time.Time) {
 	// catch-up holds its ids until it is done, as a first poll does, and
 	// nothing below a part of the list still to be read again is dropped.
 	keepFrom := l.Watermark - p.overlap()
-	if p.holeStreak > 0 {
-		keepFrom = min(keepFrom, l.SweepMark-p.overlap())
+	if l.HoleLow > 0 {
+		keepFrom = min(keepFrom, l.HoleLow-p.overlap())
 	}
 	if l.Missing <= head.learned {
 		l.Prune(p.cfg.Capacity, keepFrom)
 	}
+}
+
+// holes records the pages a head scan read around, failed or not: the
+// newest call time below them (HoleLow; where that is unknown, the floor),
+// down to which sweeps read, sooner and then less and less often (see
+// holeRetry), until one reads through. In a first poll, the history there
+// is not known by id (see Ledger.history).
+func (p *Poller) holes(head headResult, now time.Time) {
+	if head.skipped == 0 {
+		return
+	}
+	l := p.ledger
+	low := head.holeLow
+	if low == math.MaxInt64 { // nothing read below them
+		low = max(l.Floor, 1)
+	}
+	if l.HoleLow == 0 || low < l.HoleLow {
+		l.HoleLow = low
+	}
+	if head.first {
+		high := min(head.holeHigh, l.Started)
+		if l.HistoryGapTo == 0 {
+			l.HistoryGapFrom, l.HistoryGapTo = low, high
+		} else {
+			l.HistoryGapFrom, l.HistoryGapTo = min(l.HistoryGapFrom, low), max(l.HistoryGapTo, high)
+		}
+	}
+	p.holeStreak++
+	p.sweepRetry = holeRetry(p.holeStreak, now, p.cfg.Interval, p.cfg.SweepEvery)
 }
 
 // scanOngoing reads the status=ongoing listing, which shows calls in

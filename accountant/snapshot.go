@@ -17,6 +17,13 @@ type Snapshot struct {
 	// file): what a restart continues from, so never more than that.
 	Totals    map[Labels]*Totals
 	Abandoned uint64
+	// Seen counts the distinct calls this ledger has learned (counted,
+	// history or tracked), as last persisted: set against Listed, it
+	// checks the count against the API's own.
+	Seen uint64
+	// Listed is meta.pagination.total of the last head scan's first page,
+	// the calls the API says it lists; 0 when the server sends none.
+	Listed int
 	// Exemplars name the last calls counted into Totals.
 	Exemplars map[Labels]*Exemplars
 	// Started is when the counters of Totals and Abandoned began counting
@@ -58,12 +65,13 @@ type StateStats struct {
 type counters struct {
 	totals    map[Labels]*Totals
 	abandoned uint64
+	seen      uint64
 	exemplars map[Labels]*Exemplars
 	started   int64
 }
 
 func (l *Ledger) counters() counters {
-	c := counters{totals: make(map[Labels]*Totals, len(l.totals)), abandoned: l.Abandoned,
+	c := counters{totals: make(map[Labels]*Totals, len(l.totals)), abandoned: l.Abandoned, seen: l.Learned,
 		exemplars: make(map[Labels]*Exemplars, len(l.exemplars)), started: l.Started}
 	for k, t := range l.totals {
 		c.totals[k] = t.clone()
@@ -81,6 +89,8 @@ func (l *Ledger) snapshot(app string, c counters) *Snapshot {
 		App:       app,
 		Totals:    c.totals,
 		Abandoned: c.abandoned,
+		Seen:      c.seen,
+		Listed:    l.LastTotal,
 		Exemplars: c.exemplars,
 		Active:    map[Labels]Active{},
 		Tracked:   len(l.tracked),

@@ -70,7 +70,7 @@ func loadYAML(t *testing.T, path string, v any) {
 var required = []string{"CometChatExporterDown", "CometChatExporterInstanceDown", "CometChatAPIAuthFailing",
 	"CometChatPollStale", "CometChatNeverPolled", "CometChatAPIRateLimited", "CometChatUnansweredCallsSpike",
 	"CometChatRejectedCallsSpike", "CometChatCallsDropped", "CometChatStateWritesFailing",
-	"CometChatConfigReloadFailed", "CometChatStateRecovered", "CometChatCallsAbandoned"}
+	"CometChatConfigReloadFailed", "CometChatStateRecovered", "CometChatCallsAbandoned", "CometChatCountDrift"}
 
 // Alerts whose value carries nothing (a condition that holds), and alerts
 // about a whole process, which has no app label.

@@ -98,6 +98,11 @@ func RecordingRules(selector string) []Group {
 		}
 		rules = append(rules, rec("job_app:"+m+":rate1h", b.perApp("job, app", "rate", m+"_total", "", "1h"), why))
 	}
+	rules = append(rules, rec("job_app:cometchat_count_drift:delta30m",
+		b.x("sum by (job, app) (%s)\n- sum by (job, app) (%s)",
+			dedup(b.x("delta(cometchat_api_calls_listed{SEL}[30m])")),
+			dedup(b.x("increase(cometchat_exporter_calls_seen_total{SEL}[30m])"))),
+		"The count checks itself: how many more calls the API's own total\n(meta.pagination.total) grew by over 30 minutes than the exporter\nlearned. Near 0 or below when every listed call is read; calls the\nAPI drops (retention) and restarts only push it down (see\ndocs/count-check.md)."))
 	return []Group{{Name: "cometchat.recording", Rules: rules}}
 }
 
@@ -174,6 +179,10 @@ and on (job, instance, pod, app) increase(cometchat_exporter_state_write_failure
 			"The CometChat exporter started over from an unusable state file.",
 			"{{ $labels.instance }}, app {{ $labels.app }}: the state file could not be read at start and was moved aside; counting started fresh, and calls that finished while the exporter was down were not counted.",
 			"Information: nothing to fix now, but the counters restarted and a\ngap may show in billing figures."),
+		alert("CometChatCountDrift", `job_app:cometchat_count_drift:delta30m > 2`, "15m", "warning",
+			"The CometChat API lists calls the exporter has not read.",
+			"App {{ $labels.app }}: over the last 30 minutes the API's own call total grew by {{ $value | humanize }} more than the calls the exporter learned. Calls may be going uncounted; see cometchat_api_anomalies_total and cometchat_api_pages_skipped_total.",
+			"The API's total grew by more than 2 calls beyond what was learned,\nfor 15 minutes (a page read around is read again within minutes; an\nentry without sessionId shows here once). Growth only: retention and\nrestarts lower the difference, never raise it."),
 		alert("CometChatCallsAbandoned", worst(b.x(`increase(cometchat_exporter_calls_abandoned_total{SEL}[1h])`))+" > 0", "0m", "warning",
 			"The CometChat exporter gave up on calls it was tracking.",
 			"App {{ $labels.app }}: {{ $value | humanize }} calls in progress were dropped uncounted in the last hour because Get Call kept answering not found.",

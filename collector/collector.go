@@ -59,6 +59,14 @@ var (
 		"Calls seen in progress and watched until they are final.", []string{"app"}, nil)
 	abandonedDesc = prometheus.NewDesc("cometchat_exporter_calls_abandoned_total",
 		"Tracked calls dropped uncounted because Get Call kept answering not found.", []string{"app"}, nil)
+	seenDesc = prometheus.NewDesc("cometchat_exporter_calls_seen_total",
+		"Distinct calls the exporter has learned from the API (counted, history or in progress), as last persisted; compare with cometchat_api_calls_listed.", []string{"app"}, nil)
+	listedDesc = prometheus.NewDesc("cometchat_api_calls_listed",
+		"The API's own count of the calls List Calls holds (meta.pagination.total of the last head scan); absent when the API sends none.", []string{"app"}, nil)
+	anomaliesDesc = prometheus.NewDesc("cometchat_api_anomalies_total",
+		"List entries against what the API reference implies, each entry once per kind while the process runs (see docs/anomalies.md).", []string{"app", "kind"}, nil)
+	pagesSkippedDesc = prometheus.NewDesc("cometchat_api_pages_skipped_total",
+		"List pages that kept failing and were read around; a sweep reads them again with backoff.", []string{"app"}, nil)
 	recoveredDesc = prometheus.NewDesc("cometchat_exporter_state_recovered",
 		"1 if the state file was unusable at start, was moved aside, and counting started fresh.", []string{"app"}, nil)
 	stateWriteDesc = prometheus.NewDesc("cometchat_exporter_state_last_write_success_timestamp_seconds",
@@ -95,6 +103,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{callsDesc, audioDesc, videoDesc, participantAudioDesc, participantVideoDesc, participantsDesc,
 		recordedDesc, transcribedDesc, recordingsDesc, recordingSecondsDesc, durationDesc, callParticipantsDesc,
 		activeDesc, activeParticipantsDesc, upDesc, lastPollDesc, intervalDesc, trackedDesc, abandonedDesc, recoveredDesc,
+		seenDesc, listedDesc, anomaliesDesc, pagesSkippedDesc,
 		stateWriteDesc, stateFailuresDesc, stateBytesDesc,
 		requestsDesc, errorsDesc, latencyDesc} {
 		ch <- d
@@ -127,6 +136,14 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 	gauge(intervalDesc, s.Interval.Seconds(), s.App)
 	gauge(trackedDesc, float64(s.Tracked), s.App)
 	counter(abandonedDesc, float64(s.Abandoned), s.App)
+	counter(seenDesc, float64(s.Seen), s.App)
+	if s.Listed > 0 {
+		gauge(listedDesc, float64(s.Listed), s.App)
+	}
+	for _, k := range accountant.AnomalyKinds {
+		statsCounter(anomaliesDesc, float64(s.API.Anomalies[k]), s.App, k)
+	}
+	statsCounter(pagesSkippedDesc, float64(s.API.PagesSkipped), s.App)
 	gauge(recoveredDesc, b2f(s.StateRecovered), s.App)
 	if st := s.State; st != nil {
 		gauge(stateWriteDesc, unixSeconds(st.LastWrite), s.App)

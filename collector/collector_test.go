@@ -44,6 +44,8 @@ func testSnapshot() *accountant.Snapshot {
 		Up:           true,
 		LastSuccess:  time.Unix(1700000000, 500_000_000),
 		Tracked:      3,
+		Seen:         411,
+		Listed:       415,
 		Started:      time.Unix(1690000000, 0),
 		StatsStarted: time.Unix(1699999000, 0),
 		Exemplars: map[accountant.Labels]*accountant.Exemplars{lb: {
@@ -52,8 +54,10 @@ func testSnapshot() *accountant.Snapshot {
 		}},
 		Interval: 30 * time.Second,
 		API: accountant.APIStats{
-			Requests: map[accountant.RequestKey]uint64{{Endpoint: "list_calls", Code: "200"}: 40, {Endpoint: "get_call", Code: "none"}: 1},
-			Errors:   map[string]uint64{"AUTH_ERR_APIKEY_NOT_FOUND": 0, "timeout": 1},
+			Requests:     map[accountant.RequestKey]uint64{{Endpoint: "list_calls", Code: "200"}: 40, {Endpoint: "get_call", Code: "none"}: 1},
+			Errors:       map[string]uint64{"AUTH_ERR_APIKEY_NOT_FOUND": 0, "timeout": 1},
+			Anomalies:    map[string]uint64{"unsorted": 2, "no_session_id": 1},
+			PagesSkipped: 3,
 			Latency: map[string]*accountant.Histogram{
 				"list_calls": {Buckets: []uint64{10, 20, 10, 0, 0, 0, 0, 0, 0, 0}, Count: 40, Sum: 2.5},
 			},
@@ -79,8 +83,8 @@ func TestCollectorAlwaysEmitsUp(t *testing.T) {
 # TYPE cometchat_up gauge
 cometchat_up{app="fresh"} 0
 `), "cometchat_up"))
-	assert.Equal(t, 6+12*24, testutil.CollectAndCount(c), // a histogram is one metric here
-		"up, last poll, interval, tracked, abandoned, recovered, and the 12 known label sets at zero; no request series yet")
+	assert.Equal(t, 8+len(accountant.AnomalyKinds)+12*24, testutil.CollectAndCount(c), // a histogram is one metric here
+		"up, last poll, interval, tracked, abandoned, recovered, seen, pages skipped, every anomaly kind, and the 12 known label sets at zero; no request series yet, no listed total")
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 	mfs, err := reg.Gather()

@@ -61,7 +61,8 @@ type Server struct {
 	// OmitTotal leaves meta.pagination.total and total_pages out.
 	OmitTotal bool
 
-	faults *faults
+	faults    *faults
+	misbehave *misbehaviour
 
 	// beforeRequest, when set, runs before each request is answered (with
 	// the server unlocked): tests use it to make calls arrive mid-scan.
@@ -202,6 +203,7 @@ func (s *Server) put(e *entry) {
 	}
 	s.seq++
 	e.seq = s.seq
+	s.misbehave.add(s, e)
 	s.calls[e.call.SessionID] = e
 	s.order = append(s.order, e)
 	s.sorted = false
