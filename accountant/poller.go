@@ -380,7 +380,7 @@ func (p *Poller) scan(ctx context.Context) error {
 			l.Watermark = max(l.Watermark, head.newest(now))
 		}
 		p.holes(head, now) // the pages it read around stay to be read again
-		return err // no pruning: the calls below the failed page are unread
+		return err         // no pruning: the calls below the failed page are unread
 	}
 	ongoingErr := p.scanOngoing(ctx, mode)
 	p.recheck(ctx, mode)
