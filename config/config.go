@@ -205,7 +205,44 @@ func Parse(b []byte, d Defaults) ([]App, error) {
 		seen[a.Name] = true
 		apps = append(apps, a)
 	}
+	if err := checkDistinct(apps); err != nil {
+		return nil, err
+	}
 	return apps, nil
+}
+
+// stateSuffixes are what the state store appends to an app's state file
+// (FILE.NAME): its journal, temporary files, files moved aside.
+var stateSuffixes = []string{".journal", ".tmp-", ".corrupt-", ".other-identity-"}
+
+// checkDistinct rejects two apps whose state files could be one file (a
+// name that is another's plus a suffix the store uses, or the same name in
+// another letter case, one file on a case-insensitive disk), and two apps
+// that read the same data (app id, base URL and onBehalfOf), which would
+// count every call twice.
+func checkDistinct(apps []App) error {
+	for i, a := range apps {
+		for _, b := range apps[i+1:] {
+			an, bn := strings.ToLower(a.Name), strings.ToLower(b.Name)
+			if an == bn {
+				return fmt.Errorf("apps %q and %q: names that differ only in letter case share a state file on a case-insensitive disk; rename one", a.Name, b.Name)
+			}
+			for _, pair := range [][2]App{{a, b}, {b, a}} {
+				short, long := strings.ToLower(pair[0].Name), strings.ToLower(pair[1].Name)
+				for _, suf := range stateSuffixes {
+					if strings.HasPrefix(long, short+suf) {
+						return fmt.Errorf("apps %q and %q: the state file of %q would collide with the %s file of %q; rename one",
+							pair[0].Name, pair[1].Name, pair[1].Name, strings.Trim(suf, ".-"), pair[0].Name)
+					}
+				}
+			}
+			if a.AppID == b.AppID && a.BaseURL == b.BaseURL && a.OnBehalfOf == b.OnBehalfOf {
+				return fmt.Errorf("apps %q and %q read the same app id %q (base URL %s, on_behalf_of %q): every call would be counted twice; keep one",
+					a.Name, b.Name, a.AppID, a.BaseURL, a.OnBehalfOf)
+			}
+		}
+	}
+	return nil
 }
 
 // checkKeys reports the first unknown key, naming the app it is in, so

@@ -26,6 +26,12 @@ func TestGoodFiles(t *testing.T) {
 			{Name: "staging", AppID: "def456", BaseURL: "https://calls-proxy.internal.example/v3",
 				APIKeyFile: "testdata/key", APIKey: "k-alpha", PollInterval: 30 * time.Second},
 		},
+		"same-app-other-user.good.yml": {
+			{Name: "prod", AppID: "a1", Region: "us", BaseURL: "https://a1.call-us.cometchat.io/v3",
+				APIKeyFile: "testdata/key", APIKey: "k-alpha", OnBehalfOf: "alice", PollInterval: 30 * time.Second},
+			{Name: "prod.eu", AppID: "a1", Region: "us", BaseURL: "https://a1.call-us.cometchat.io/v3",
+				APIKeyFile: "testdata/key", APIKey: "k-alpha", OnBehalfOf: "bob", PollInterval: 30 * time.Second},
+		},
 	}
 	files, _ := filepath.Glob("testdata/*.good.yml")
 	require.Len(t, files, len(cases), "every good file has a case")
@@ -53,6 +59,9 @@ func TestBadFiles(t *testing.T) {
 		"bad-interval.bad.yml":        `app "prod": poll_interval: not a valid duration string: "soon"`,
 		"bad-name.bad.yml":            `app "prod us": name "prod us" may hold only letters, digits, '.', '-' and '_'`,
 		"missing-app-id.bad.yml":      `app "prod": app_id is required`,
+		"journal-name.bad.yml":        `apps "x" and "x.journal": the state file of "x.journal" would collide with the journal file of "x"; rename one`,
+		"case-name.bad.yml":           `apps "Prod" and "prod": names that differ only in letter case share a state file on a case-insensitive disk; rename one`,
+		"same-app.bad.yml":            `apps "prod" and "prod-again" read the same app id "a1" (base URL https://a1.call-us.cometchat.io/v3, on_behalf_of ""): every call would be counted twice; keep one`,
 	}
 	files, _ := filepath.Glob("testdata/*.bad.yml")
 	require.Len(t, files, len(cases), "every bad file has a case")
