@@ -301,8 +301,24 @@ const (
 )
 
 // pollInstead reports whether a batch of hints is better served by a poll
-// than by one Get Call each.
+// than by one Get Call each. The batch holds only calls not counted yet:
+// a storm of repeated deliveries costs nothing.
 func pollInstead(batch int) bool { return batch > hintPollThreshold }
+
+// hintCoalesce: a call is looked up for a hint that does not say it is
+// over at most once in this window (40 participants joining a meeting
+// cost one Get Call, not 40). A hint that says it is over is always
+// looked up: that is what gets the call counted.
+const hintCoalesce = 10 * time.Second
+
+// hintDue reports whether a hint costs a Get Call, given when its call was
+// last looked up for a hint (zero for never).
+func hintDue(h Hint, last time.Time) bool {
+	return h.Final || last.IsZero() || h.Received.Sub(last) >= hintCoalesce || h.Received.Before(last)
+}
+
+// maxHintLookups bounds the calls remembered for hintDue.
+const maxHintLookups = 4096
 
 // checkResult is what a Get Call of a tracked call found.
 type checkResult int

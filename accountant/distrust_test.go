@@ -191,10 +191,10 @@ func TestFirstPollResumedAfterAFailureCountsTheCallsThatArrivedMeanwhile(t *test
 	h.fake.SetBeforeRequest(nil)
 	require.Equal(t, 3, h.p.ledger.ResumePage)
 	// 30 calls begin and end before the next attempt.
+	h.put(endedCalls("n", 30, h.now.Unix()-t0.Unix()-40)...) // ringing at the start, over after it
 	h.now = h.now.Add(time.Minute)
-	h.put(endedCalls("n", 30, 5)...)
 	h.poll()
-	assert.Equal(t, uint64(30), h.sums().Calls["ended"], "the calls after the start are counted, history is not")
+	assert.Equal(t, uint64(30), h.sums().Calls["ended"], "the calls that ended after the start are counted, history is not")
 	h.now = h.now.Add(time.Minute)
 	h.poll()
 	assert.Equal(t, uint64(30), h.sums().Calls["ended"])
@@ -291,4 +291,30 @@ func TestTheCountChecksItself(t *testing.T) {
 	h.poll()
 	check(65, 64, "the sweep read the page; the entry without id stays apart")
 	assert.Equal(t, uint64(34), h.sums().Calls["ended"])
+}
+
+// TestThreeFailingPagesInARowFailThePoll: past that, the API is failing,
+// not a page; the poll fails and says so.
+func TestThreeFailingPagesInARowFailThePoll(t *testing.T) {
+	h := newHarness(t)
+	h.put(endedCalls("h", 60, -7200)...)
+	h.start(func(c *Config) { c.PerPage = 10 })
+	h.poll()
+	h.put(endedCalls("n", 45, 100)...)
+	failing := map[string]bool{"2": true, "3": true, "4": true}
+	h.fake.InjectSchedule(func(r *http.Request, endpoint string) cometchattest.Fault {
+		if failing[r.URL.Query().Get("page")] && r.URL.Query().Get("status") == "" {
+			return cometchattest.ServerErrorJSON
+		}
+		return cometchattest.None
+	})
+	h.now = h.now.Add(time.Minute)
+	require.ErrorContains(t, h.p.Poll(context.Background()), "page 4")
+	assert.False(t, h.p.Snapshot().Up)
+	assert.Equal(t, uint64(2), h.p.Snapshot().API.PagesSkipped)
+	assert.Equal(t, uint64(10), h.sums().Calls["ended"], "page 1 is counted")
+	h.fake.InjectSchedule(nil)
+	h.now = h.now.Add(time.Minute)
+	h.poll()
+	assert.Equal(t, uint64(45), h.sums().Calls["ended"])
 }

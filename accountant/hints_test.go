@@ -2,6 +2,7 @@ package accountant
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -137,4 +138,60 @@ func TestHintBeforeTheFirstPollIsIgnored(t *testing.T) {
 	assert.Zero(t, getRequests(h))
 	h.poll()
 	assert.Empty(t, h.sums().Calls)
+}
+
+// TestHintsCostAtMostWhatTheySave: a storm of repeated deliveries for
+// calls already counted runs no poll and no Get Call; hints for one call
+// in progress coalesce into one Get Call per window; the hint that it is
+// over is looked up at once.
+func TestHintsCostAtMostWhatTheySave(t *testing.T) {
+	h := newHarness(t)
+	running(t, h)
+	for i := range hintPollThreshold + 5 {
+		id := fmt.Sprintf("done-%02d", i)
+		h.put(call(id, int64(10+i), "ended"))
+		h.p.Hint(Hint{SessionID: id, Final: true, Received: time.Now()})
+	}
+	require.True(t, within(3*time.Second, func() bool { return h.sums().Calls["ended"] == hintPollThreshold+5 }))
+	lists, gets := listRequests(h), getRequests(h)
+	for range 3 { // the same deliveries again, three times
+		for i := range hintPollThreshold + 5 {
+			h.p.Hint(Hint{SessionID: fmt.Sprintf("done-%02d", i), Final: true, Received: time.Now()})
+		}
+		time.Sleep(3 * hintWindow)
+	}
+	assert.Equal(t, lists, listRequests(h), "repeated deliveries run no poll")
+	assert.Equal(t, gets, getRequests(h), "and no Get Call")
+
+	// 40 participants join one meeting over two seconds.
+	h.put(call("meeting", 50, "ongoing"))
+	for range 40 {
+		h.p.Hint(Hint{SessionID: "meeting", Received: time.Now()})
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.True(t, within(time.Second, func() bool { return h.sums().Tracked == 1 }))
+	assert.Equal(t, gets+1, getRequests(h), "one Get Call for 40 hints")
+	h.end("meeting", t0.Unix()+200)
+	h.p.Hint(Hint{SessionID: "meeting", Final: true, Received: time.Now()})
+	require.True(t, within(time.Second, func() bool { return h.sums().Calls["ended"] == hintPollThreshold+6 }), "the end is looked up at once")
+	assert.Equal(t, gets+2, getRequests(h))
+}
+
+func TestHintDue(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	cases := []struct {
+		name string
+		h    Hint
+		last time.Time
+		want bool
+	}{
+		{"never looked up", Hint{Received: now}, time.Time{}, true},
+		{"looked up a moment ago", Hint{Received: now}, now.Add(-time.Second), false},
+		{"a window ago", Hint{Received: now}, now.Add(-hintCoalesce), true},
+		{"over: always", Hint{Received: now, Final: true}, now.Add(-time.Second), true},
+		{"a clock that went back", Hint{Received: now}, now.Add(time.Minute), true},
+	}
+	for _, tc := range cases {
+		assert.Equal(t, tc.want, hintDue(tc.h, tc.last), tc.name)
+	}
 }

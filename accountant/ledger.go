@@ -362,29 +362,28 @@ func (l *Ledger) Observe(c *cometchat.Call, m observeMode) (o Outcome, invalid i
 }
 
 // history reports whether a final call first seen now, initiated at ts
-// and ended at end, is history. The line is a time, not a poll or a page:
-// a call initiated after this ledger started counting is counted whichever
-// scan reads it first, a first poll resumed after a failure included. The
-// first poll takes every other final call for history and remembers it by
-// id; after it, an unknown call is counted whatever its times say (it was
-// listed late), except one that ended before the start inside the part of
-// the list the first poll had to read around (HistoryGap): that is
-// history not read by id yet. A call without any time is history in the
-// first poll, and after it only where it is listed inside that gap
-// (listedAt, the time of the entry before it). Every call in a ledger from
-// before Started was recorded is history until the first poll succeeded.
+// and ended at end, is history: over before this ledger started counting.
+// The line is a time, not a poll or a page, so a call that ended after the
+// start is counted whichever scan reads it first, a first poll resumed
+// after a failure included. The first poll remembers history by id; after
+// it, an unknown call is counted whatever its times say (it was listed
+// late), except one that ended before the start inside the part of the
+// list the first poll had to read around (HistoryGap): history not read
+// by id yet. A call without an end is dated by its start. One without any
+// time is history in the first poll, and after it only where it is listed
+// inside that gap (listedAt, the time of the entry before it). In a ledger
+// from before Started was recorded, the first poll takes every final call
+// for history.
 func (l *Ledger) history(ts, end, listedAt int64) bool {
 	gap := func(t int64) bool { return l.HistoryGapTo > 0 && t >= l.HistoryGapFrom && t <= l.HistoryGapTo }
-	switch {
-	case !l.Initialized:
-		return l.Started == 0 || ts <= l.Started
-	case ts <= 0:
-		return listedAt > 0 && gap(listedAt)
-	case ts > l.Started:
-		return false
-	}
 	if end <= 0 {
 		end = ts
+	}
+	switch {
+	case !l.Initialized:
+		return l.Started == 0 || end <= l.Started
+	case ts <= 0:
+		return listedAt > 0 && gap(listedAt)
 	}
 	return end <= l.Started && gap(ts)
 }

@@ -102,6 +102,8 @@ type Poller struct {
 	// anomalies are the entries already counted in APIStats.Anomalies,
 	// by kind and id (see anomaly).
 	anomalies map[string]struct{}
+	// lookedUp is when each call was last looked up for a hint (hintDue).
+	lookedUp map[string]time.Time
 	// stopping is set once Run's context is done: a request canceled
 	// because the poller is being stopped is not an API error.
 	stopping atomic.Bool
@@ -288,11 +290,13 @@ func (p *Poller) waitForPoll(ctx context.Context, next time.Time) bool {
 		case <-t.C:
 			return true
 		case h := <-p.hints:
-			batch := p.gatherHints(h)
+			batch := p.due(p.gatherHints(h))
 			if pollInstead(len(batch)) {
 				return true
 			}
-			p.applyHints(ctx, batch)
+			if len(batch) > 0 {
+				p.applyHints(ctx, batch)
+			}
 		}
 	}
 }
@@ -833,6 +837,42 @@ func (p *Poller) gatherHints(first Hint) []Hint {
 	}
 }
 
+// due keeps the hints that are worth a Get Call: of calls not counted yet
+// (a repeated delivery is not), and not looked up for a hint moments ago
+// (see hintDue). Before the first poll none is: what is history is not
+// known yet, and that poll reads everything anyway.
+func (p *Poller) due(batch []Hint) []Hint {
+	if !p.ledger.Initialized {
+		return nil
+	}
+	out := batch[:0]
+	for _, h := range batch {
+		if h.tries == 0 && (p.ledger.isDone(h.SessionID) || !hintDue(h, p.lookedUp[h.SessionID])) {
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// lookedUpForHint records when a call was looked up for a hint.
+func (p *Poller) lookedUpForHint(h Hint) {
+	if len(p.lookedUp) >= maxHintLookups {
+		for id, at := range p.lookedUp {
+			if h.Received.Sub(at) >= hintCoalesce {
+				delete(p.lookedUp, id)
+			}
+		}
+		if len(p.lookedUp) >= maxHintLookups {
+			p.lookedUp = nil
+		}
+	}
+	if p.lookedUp == nil {
+		p.lookedUp = map[string]time.Time{}
+	}
+	p.lookedUp[h.SessionID] = h.Received
+}
+
 // applyHints looks up each hinted call with Get Call and observes it
 // through the ledger, then persists and publishes, as a poll does. Before
 // the first successful poll nothing is applied: what is history is not
@@ -851,6 +891,7 @@ func (p *Poller) applyHints(ctx context.Context, batch []Hint) {
 		if l.isDone(h.SessionID) {
 			continue // a repeated delivery, or counted by a poll already
 		}
+		p.lookedUpForHint(h)
 		c, err := p.client.Get(ctx, h.SessionID)
 		var apiErr *cometchat.APIError
 		switch {

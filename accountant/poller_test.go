@@ -35,7 +35,10 @@ func newHarness(t *testing.T) *harness {
 	fake := cometchattest.New(key)
 	srv := fake.Start()
 	t.Cleanup(srv.Close)
-	return &harness{t: t, fake: fake, url: srv.URL + "/v3", now: t0}
+	// The clock starts after every call a test places before t0 has ended:
+	// what is final at the first poll ended before the start, as it does
+	// in the world.
+	return &harness{t: t, fake: fake, url: srv.URL + "/v3", now: t0.Add(90 * time.Second)}
 }
 
 // start builds a poller (a new process, as far as the ledger goes).

@@ -236,12 +236,12 @@ func TestSimulation(t *testing.T) {
 		firstStarts++
 		createdAtFirstStart = traffic.Created()
 		quiet.Store(true)
-		// Counting starts over: what is final now is history, unless it
-		// was initiated after the ledger started counting (a restart that
-		// is a first start again continues a ledger that began earlier).
+		// Counting starts over: what ended before the ledger started
+		// counting is history (a restart that is a first start again
+		// continues a ledger that began earlier).
 		history = map[string]bool{}
 		for _, c := range fake.Calls() {
-			if ts := c.Timestamp(); isFinal(c.Status) && (ts == 0 || ts <= p.ledger.Started || p.ledger.Started == 0) {
+			if isFinal(c.Status) && endedBy(c, p.ledger.Started) {
 				history[c.SessionID] = true
 			}
 		}
@@ -380,6 +380,17 @@ func TestSimulation(t *testing.T) {
 		assert.Equal(t, w.ParticipantsPerCall.Count, g.ParticipantsPerCall.Count, "%+v participants per call", lb)
 		assert.InDelta(t, w.ParticipantsPerCall.Sum, g.ParticipantsPerCall.Sum, 1e-6, "%+v participants sum", lb)
 	}
+}
+
+// endedBy is the test's own reading of "over before the start": ended (or,
+// without an end, initiated) at or before it; a call without any time is
+// taken as over.
+func endedBy(c cometchat.Call, start int64) bool {
+	end := c.EndedAt
+	if end <= 0 {
+		end = c.Timestamp()
+	}
+	return start == 0 || end <= start
 }
 
 // isFinal is the test's own reading of the generator's statuses.

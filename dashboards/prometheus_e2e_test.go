@@ -263,7 +263,7 @@ scrape_configs:
 			assert.False(t, strings.HasPrefix(rule.LastEvaluation, "0001"), "%s/%s was evaluated", g.Name, rule.Name)
 		}
 	}
-	assert.Equal(t, 2*28, n, "15 recording rules and 13 alerts, twice")
+	assert.Equal(t, 2*30, n, "16 recording rules and 14 alerts, twice")
 
 	// The recording rules produce data from the demo too.
 	for _, rec := range []string{"job_app:cometchat_calls:rate5m", "job_app_status:cometchat_calls:rate5m",

@@ -7,6 +7,7 @@ package webhook
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -20,6 +21,11 @@ import (
 
 // MaxBody is the largest payload accepted; a larger one gets 413.
 const MaxBody = 1 << 20
+
+// MaxSessionID is the longest session id accepted (CometChat's are under
+// 100 bytes); a payload with a longer one gets 400, so that the hint queue
+// holds at most this much per entry.
+const MaxSessionID = 256
 
 // Path is where the listener takes webhooks.
 const Path = "/webhook"
@@ -82,6 +88,9 @@ func Decode(body []byte) (Event, error) {
 	if e.SessionID == "" {
 		e.SessionID = p.Data.Call.Data.Entities.On.Entity.SessionID
 	}
+	if len(e.SessionID) > MaxSessionID {
+		return Event{}, fmt.Errorf("session id of %d bytes, over %d", len(e.SessionID), MaxSessionID)
+	}
 	return e, nil
 }
 
@@ -91,7 +100,8 @@ type Router interface {
 }
 
 // Handler answers webhooks: 200 once the hint is queued (the work happens
-// after the answer), 400 for a body that is not a JSON object, 413 for one
+// after the answer), 400 for a body that is not a JSON object or names a
+// session id over MaxSessionID bytes, 413 for one
 // over MaxBody, 405 for anything but POST. An unknown app id gets 200 too,
 // so that CometChat does not retry it forever. Credentials are checked
 // before this handler (exporter-toolkit's basic auth).
@@ -145,7 +155,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e, err := Decode(body)
 	if err != nil {
 		h.total.WithLabelValues(noApp, otherTrigger, resultMalformed).Inc()
-		http.Error(w, "payload is not a JSON object", http.StatusBadRequest)
+		http.Error(w, "malformed payload: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	trigger, final := e.Trigger, finalTriggers[e.Trigger]

@@ -91,6 +91,12 @@ func TestHandler(t *testing.T) {
 
 	assert.Equal(t, 400, post(h, `{"trigger":"call_ended",`))
 	assert.Equal(t, 1.0, count("", "other", "malformed"))
+	long := strings.Repeat("s", MaxSessionID+1)
+	assert.Equal(t, 400, post(h, `{"trigger":"call_ended","appId":"abc123","data":{"sessionId":"`+long+`"}}`), "a session id over 256 bytes")
+	assert.Equal(t, 400, post(h, `{"trigger":"call_initiated","appId":"abc123","data":{"call":{"data":{"entities":{"on":{"entity":{"sessionid":"`+long+`"}}}}}}}`))
+	assert.Equal(t, 3.0, count("", "other", "malformed"))
+	assert.Equal(t, 200, post(h, `{"trigger":"call_ended","appId":"abc123","data":{"sessionId":"`+long[1:]+`"}}`), "256 bytes is fine")
+	r.hints = r.hints[:2]
 	big := `{"trigger":"call_ended","appId":"abc123","data":{"sessionId":"s","pad":"` + strings.Repeat("x", MaxBody) + `"}}`
 	assert.Equal(t, 413, post(h, big))
 	assert.Equal(t, 1.0, count("", "other", "too_large"))
