@@ -257,6 +257,19 @@ func sweepDue(initialized bool, last, retryAt, now time.Time, every time.Duratio
 	return initialized && (last.IsZero() || now.Sub(last) >= every || (!retryAt.IsZero() && !now.Before(retryAt)))
 }
 
+// readThrough reports whether a sweep that stopped so read everything down
+// to where it was meant to: past the previous sweep's mark (which a part
+// read around lowers to below it), the floor, or the end of the list. A
+// sweep cut short by the page limit, a full dedupe set or a server that
+// cannot page completes, but leaves what was read around unread.
+func readThrough(v verdict) bool {
+	switch v {
+	case stopEnd, stopKnown, stopFloor:
+		return true
+	}
+	return false
+}
+
 // holeRetry returns when a sweep next reads a part of the list that a
 // scan read around, after streak scans in a row did: the poll interval,
 // doubling with each, never later than the sweep period.

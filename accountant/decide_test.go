@@ -157,3 +157,19 @@ func TestSweepCompleted(t *testing.T) {
 		assert.Equal(t, want, sweepCompleted(v), v.String())
 	}
 }
+
+func TestReadThrough(t *testing.T) {
+	for v, want := range map[verdict]bool{
+		stopEnd: true, stopKnown: true, stopFloor: true,
+		stopPageLimit: false, stopFull: false, stopIgnoresPage: false, stopStale: false,
+	} {
+		assert.Equal(t, want, readThrough(v), v.String())
+	}
+}
+
+func TestHoleRetry(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	for streak, want := range map[int]time.Duration{1: 30 * time.Second, 2: time.Minute, 3: 2 * time.Minute, 8: time.Hour, 50: time.Hour} {
+		assert.Equal(t, now.Add(want), holeRetry(streak, now, 30*time.Second, time.Hour), "streak %d", streak)
+	}
+}

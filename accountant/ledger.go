@@ -309,9 +309,13 @@ type observeMode struct {
 	backfillFrom int64
 	poll         uint64
 	at           time.Time // when the poll observes, for exemplars
-	// listedAt, in a listing, is the time of the last dated entry in
-	// place before this one: where an undated call sits in the list.
+	// listedAt is where an undated call sits: in the head scan, the time
+	// of the last dated entry in place before it (MaxInt64 at the top of
+	// the list); MaxInt64 for a webhook's call, which is new; 0 where
+	// unknown (the ongoing listing).
 	listedAt int64
+	// head: the observation comes from the head scan.
+	head bool
 }
 
 // Observe applies one observation of a call. invalid is the number of
@@ -336,6 +340,13 @@ func (l *Ledger) Observe(c *cometchat.Call, m observeMode) (o Outcome, invalid i
 		return Tracking, 0
 	}
 	if !final {
+		if m.head && ts > 0 && ts < l.Floor {
+			// In progress below the floor, unknown: a call from before the
+			// start that no poll saw (README, Limits); only the ongoing
+			// listing, which shows calls in progress at any depth, tracks
+			// such a call.
+			return TooOld, 0
+		}
 		l.learn()
 		t := &Tracked{}
 		l.tracked[id] = t
@@ -370,8 +381,9 @@ func (l *Ledger) Observe(c *cometchat.Call, m observeMode) (o Outcome, invalid i
 // late), except one that ended before the start inside the part of the
 // list the first poll had to read around (HistoryGap): history not read
 // by id yet. A call without an end is dated by its start. One without any
-// time is history in the first poll, and after it only where it is listed
-// inside that gap (listedAt, the time of the entry before it). In a ledger
+// time is history in the first poll, and after it, while that gap is
+// open, where it is listed inside the gap or where its place is unknown
+// (see observeMode.listedAt). In a ledger
 // from before Started was recorded, the first poll takes every final call
 // for history.
 func (l *Ledger) history(ts, end, listedAt int64) bool {
@@ -383,7 +395,7 @@ func (l *Ledger) history(ts, end, listedAt int64) bool {
 	case !l.Initialized:
 		return l.Started == 0 || end <= l.Started
 	case ts <= 0:
-		return listedAt > 0 && gap(listedAt)
+		return l.HistoryGapTo > 0 && listedAt != math.MaxInt64 && (listedAt == 0 || gap(listedAt))
 	}
 	return end <= l.Started && gap(ts)
 }

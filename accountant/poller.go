@@ -498,7 +498,10 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 			if flags[i] {
 				p.anomaly("unsorted", c.SessionID)
 			}
-			mode.listedAt = prevTS
+			mode.listedAt, mode.head = prevTS, true
+			if prevTS == 0 {
+				mode.listedAt = math.MaxInt64 // the top of the list
+			}
 			if p.observe(c, mode) == TooOld && l.Missing-int(l.accounted()-l.LearnedAtTotal) > 0 {
 				// Listed below the floor while the total says a call is
 				// missing: most likely that call, listed late. It cannot
@@ -584,10 +587,18 @@ func (p *Poller) bookkeeping(head headResult, now time.Time) {
 		// the next sweep reads down to here.
 		l.SweepMark = max(l.SweepMark, head.newest(now))
 		p.lastSweep = now
-		if head.skipped == 0 && !head.first {
+		switch {
+		case head.skipped > 0 || head.first:
+		case readThrough(head.stop):
 			// Read through: what was read around is known by id now.
 			p.sweepRetry, p.holeStreak = time.Time{}, 0
 			l.HoleLow, l.HistoryGapFrom, l.HistoryGapTo = 0, 0, 0
+		case head.stop == stopPageLimit:
+			// What was read around is deeper than any scan reaches (the
+			// dedupe capacity): stop holding ids for it. History there
+			// stays history (HistoryGap).
+			p.sweepRetry, p.holeStreak = time.Time{}, 0
+			l.HoleLow = 0
 		}
 	}
 	p.holes(head, now)
@@ -883,7 +894,7 @@ func (p *Poller) applyHints(ctx context.Context, batch []Hint) {
 		return
 	}
 	now := p.cfg.Now()
-	mode := observeMode{poll: p.poll, at: now}
+	mode := observeMode{poll: p.poll, at: now, listedAt: math.MaxInt64} // a webhook's call is new
 	for _, h := range batch {
 		if ctx.Err() != nil {
 			return

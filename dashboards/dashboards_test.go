@@ -63,7 +63,7 @@ func exprs(d map[string]any) []string {
 // its real renderer and global collectors.
 func emitted(t *testing.T) map[string]bool {
 	lb := accountant.Labels{CallType: "audio", Mode: "call", ReceiverType: "user"}
-	snap := &accountant.Snapshot{App: "a",
+	snap := &accountant.Snapshot{App: "a", Listed: 1, // a server that sends the list total
 		Totals: map[accountant.Labels]*accountant.Totals{lb: {Calls: map[string]uint64{}, Participants: map[string]uint64{}}},
 		Active: map[accountant.Labels]accountant.Active{lb: {}},
 		API: accountant.APIStats{Requests: map[accountant.RequestKey]uint64{{Endpoint: "list_calls", Code: "200"}: 1},
