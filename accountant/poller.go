@@ -380,6 +380,11 @@ func (p *Poller) scan(ctx context.Context) error {
 		// not need and a server without a total cannot give.
 		l := p.ledger
 		l.ResumePage = head.failedPage
+		if head.firstSkipped > 0 {
+			// The next scan jumps here past what this one read: not past
+			// a page it read around.
+			l.ResumePage = head.firstSkipped
+		}
 		if head.first || l.LastTotal > 0 {
 			l.Watermark = max(l.Watermark, head.newest(now))
 		}
@@ -404,8 +409,9 @@ type headResult struct {
 	failedPage   int  // the page whose request failed
 	// skipped counts the pages read around; holeLow is the newest call
 	// time below them, down to which a sweep reads them again.
-	skipped int
-	holeLow int64
+	skipped      int
+	firstSkipped int // the first page read around
+	holeLow      int64
 	// holeHigh is the oldest call time above them.
 	holeHigh int64
 	listed   int // meta.pagination.total of page 1
@@ -453,6 +459,9 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 			}
 			skippedRun++
 			res.skipped++
+			if res.firstSkipped == 0 {
+				res.firstSkipped = page
+			}
 			holeOpen = true
 			if prevTS > 0 {
 				res.holeHigh = max(res.holeHigh, prevTS)
@@ -637,6 +646,9 @@ func (p *Poller) holes(head headResult, now time.Time) {
 	}
 	if l.HoleLow == 0 || low < l.HoleLow {
 		l.HoleLow = low
+	}
+	if l.SweepMark > 0 {
+		l.SweepMark = min(l.SweepMark, low) // the next sweep reads down to below them
 	}
 	if head.first {
 		high := min(head.holeHigh, l.Started)

@@ -85,6 +85,10 @@ func TestSimulation(t *testing.T) {
 	fake.RepeatAcrossPages = rng.IntN(3) == 0
 	fake.IgnorePerPage = rng.IntN(4) == 0
 	fake.TimeFilter = cometchattest.TimeFilter(rng.IntN(3))
+	// Entries against the reference, in every run: one call in 50 listed
+	// first whatever its time, or in milliseconds, or with a null
+	// initiatedAt, or without its sessionId (those cannot be counted).
+	require.NoError(t, fake.Misbehave("unsorted", "millis", "null_initiated_at", "no_session_id"))
 	if fake.IgnorePerPage {
 		served = fake.DefaultPer
 	}
@@ -153,9 +157,12 @@ func TestSimulation(t *testing.T) {
 	}
 	// Some calls' Get Call fails until the end: 5xx or a body without
 	// sessionId.
-	var getBroken atomic.Bool
+	var getBroken, pageBroken atomic.Bool
 	getBroken.Store(true)
 	fake.InjectSchedule(func(r *http.Request, endpoint string) cometchattest.Fault {
+		if q := r.URL.Query(); endpoint == cometchat.EndpointListCalls && pageBroken.Load() && q.Get("page") == "3" && q.Get("status") == "" {
+			return cometchattest.ServerErrorJSON // a page that fails for a long stretch
+		}
 		if endpoint != cometchat.EndpointGetCall || !getBroken.Load() {
 			return cometchattest.None
 		}
@@ -251,16 +258,25 @@ func TestSimulation(t *testing.T) {
 		writeOffUnseen()
 		quiet.Store(false)
 	}
+	// The pollers' own counters start over with each process: add them up.
+	anomalies, pagesSkipped := map[string]uint64{}, uint64(0)
+	tally := func(p *Poller) {
+		for k, v := range p.Snapshot().API.Anomalies {
+			anomalies[k] += v
+		}
+		pagesSkipped += p.Snapshot().API.PagesSkipped
+	}
 	restart := func() {
+		tally(p)
 		p = newPoller(nil)
 		if !p.ledger.Initialized {
 			firstStart()
 		}
 	}
-	kills, restarts, switches, diskOutages := 0, 0, 0, 0
+	kills, restarts, switches, diskOutages, hintsSent := 0, 0, 0, 0, 0
 	for iter := 0; traffic.Created()-createdAtFirstStart < 5200; iter++ {
 		traffic.Step(clock.Add(5 * time.Second))
-		switch iter { // at least one stretch of failing writes in every run
+		switch iter { // at least one stretch of failing writes, and of a failing page, in every run
 		case 40:
 			if !disk.on.Load() {
 				diskOutages++
@@ -268,6 +284,23 @@ func TestSimulation(t *testing.T) {
 			}
 		case 70:
 			disk.on.Store(false)
+		case 100:
+			pageBroken.Store(true)
+		case 160:
+			pageBroken.Store(false)
+		}
+		if iter%7 == 3 { // webhooks: the newest final calls, each delivered three times
+			var batch []Hint
+			quirky := fake.Quirky()
+			for _, c := range fake.Calls()[:min(60, len(fake.Calls()))] {
+				if _, q := quirky[c.SessionID]; !q && isFinal(c.Status) {
+					for range 3 {
+						batch = append(batch, Hint{SessionID: c.SessionID, Final: true, Received: time.Now()})
+						hintsSent++
+					}
+				}
+			}
+			p.applyHints(context.Background(), p.due(batch))
 		}
 		x := rng.Float64()
 		if iter == 55 && kills == 0 {
@@ -299,6 +332,7 @@ func TestSimulation(t *testing.T) {
 		case x < 0.10 && switches < 2: // a reload gives the app another identity
 			switches++
 			identity = fmt.Sprintf("sim-%d", switches)
+			tally(p)
 			p = newPoller(p)
 			firstStart()
 		default:
@@ -336,6 +370,19 @@ func TestSimulation(t *testing.T) {
 	require.Positive(t, bursts.Load())
 	require.Positive(t, disk.failed.Load(), "state writes failed at some point")
 
+	// An entry listed without its sessionId can never be counted.
+	for id, q := range fake.Quirky() {
+		if q == cometchattest.QuirkNoSessionID {
+			history[id] = true
+		}
+	}
+	tally(p)
+	t.Logf("anomalies %v, pages read around %d, hints %d", anomalies, pagesSkipped, hintsSent)
+	for _, kind := range []string{"unsorted", "timestamp_unit", "no_initiated_at", "no_session_id"} {
+		assert.Positive(t, anomalies[kind], "the run had %s entries", kind)
+	}
+	assert.Positive(t, pagesSkipped, "a page was read around")
+	assert.Positive(t, hintsSent, "webhooks were delivered")
 	want := groundTruth(fake.Calls(), history)
 	var callAudio, participantAudio float64
 	for _, w := range want {

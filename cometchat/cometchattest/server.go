@@ -129,6 +129,19 @@ func (s *Server) SetQuirk(id string, q Quirk) bool {
 	return ok
 }
 
+// Quirky returns the stored calls that have a quirk, and which.
+func (s *Server) Quirky() map[string]Quirk {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]Quirk{}
+	for id, e := range s.calls {
+		if e.quirk != QuirkNone {
+			out[id] = e.quirk
+		}
+	}
+	return out
+}
+
 // Pin lists a stored call at place pos from the head (1 is first)
 // whatever its time: an entry out of order. Zero unpins it.
 func (s *Server) Pin(id string, pos int) bool {
