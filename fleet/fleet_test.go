@@ -114,14 +114,17 @@ func TestApplyAddsRemovesAndKeepsCounters(t *testing.T) {
 	assert.NotContains(t, f.members, "gamma")
 }
 
+// fastApp is an app named name, with that app id, polling url every 50 ms.
+func fastApp(name, url string) config.App {
+	return config.App{Name: name, AppID: name, BaseURL: url + "/v3", APIKey: key, PollInterval: 50 * time.Millisecond}
+}
+
 func TestReloadIsAllOrNothing(t *testing.T) {
 	fake := cometchattest.New(key)
 	srv := fake.Start()
 	defer srv.Close()
 	dir := t.TempDir()
-	app := func(name string) config.App {
-		return config.App{Name: name, AppID: name, BaseURL: srv.URL + "/v3", APIKey: key, PollInterval: 50 * time.Millisecond}
-	}
+	app := func(name string) config.App { return fastApp(name, srv.URL) }
 	pub := &published{}
 	f := startFleet(t, pub.into(Settings{StateFile: filepath.Join(dir, "state"), PerAppState: true}))
 	a, b := app("a"), app("b")
@@ -211,9 +214,7 @@ func TestFailedReloadTouchesNoFileAndPublishesNothing(t *testing.T) {
 	srv := fake.Start()
 	defer srv.Close()
 	dir := t.TempDir()
-	app := func(name string) config.App {
-		return config.App{Name: name, AppID: name, BaseURL: srv.URL + "/v3", APIKey: key, PollInterval: 50 * time.Millisecond}
-	}
+	app := func(name string) config.App { return fastApp(name, srv.URL) }
 	// b's state file, written by an app of another identity.
 	other := startFleet(t, Settings{StateFile: filepath.Join(dir, "state"), PerAppState: true})
 	ob := app("b")

@@ -120,13 +120,7 @@ func ParseQuirk(name string) (Quirk, error) {
 
 // SetQuirk gives a stored call a quirk; it reports whether the call exists.
 func (s *Server) SetQuirk(id string, q Quirk) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.calls[id]
-	if ok {
-		e.quirk, s.sorted = q, false
-	}
-	return ok
+	return s.resort(id, func(e *entry) { e.quirk = q })
 }
 
 // Quirky returns the stored calls that have a quirk, and which.
@@ -144,12 +138,17 @@ func (s *Server) Quirky() map[string]Quirk {
 
 // Pin lists a stored call at place pos from the head (1 is first)
 // whatever its time: an entry out of order. Zero unpins it.
-func (s *Server) Pin(id string, pos int) bool {
+func (s *Server) Pin(id string, pos int) bool { return s.resort(id, func(e *entry) { e.pin = pos }) }
+
+// resort changes how a stored call is listed; it reports whether the call
+// exists.
+func (s *Server) resort(id string, f func(*entry)) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.calls[id]
 	if ok {
-		e.pin, s.sorted = pos, false
+		f(e)
+		s.sorted = false
 	}
 	return ok
 }
