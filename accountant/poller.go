@@ -501,6 +501,15 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 		if prevOut {
 			p.anomaly("unsorted", prevID)
 		}
+		// A timestamp in another unit or a null initiatedAt is what a server
+		// sorts wrongly (by the raw number, nulls first): such entries may
+		// stand in a block at the head, in order among themselves, so their
+		// place never counts either.
+		ignore := make([]bool, len(flags))
+		for i := range pg.Calls {
+			c := &pg.Calls[i]
+			ignore[i] = flags[i] || c.ScaledTimestamps || c.NoInitiatedAt
+		}
 		for i := range pg.Calls {
 			c := &pg.Calls[i]
 			p.callAnomalies(c)
@@ -520,7 +529,7 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 					l.Uncountable++
 				}
 			}
-			if ts := es[i].TS; ts > 0 && !flags[i] {
+			if ts := es[i].TS; ts > 0 && !ignore[i] {
 				res.maxTS, res.minTS = max(res.maxTS, ts), min(res.minTS, ts)
 				if holeOpen {
 					res.holeLow = min(res.holeLow, ts)
@@ -529,9 +538,9 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 				prevTS, prevID = ts, c.SessionID
 			}
 		}
-		f.Crossed = pastLine(es, flags, cutoff, true)
-		f.SweptTo = pastLine(es, flags, sweptTo, true)
-		f.BelowFloor = l.Floor > 0 && pastLine(es, flags, l.Floor, false)
+		f.Crossed = pastLine(es, ignore, cutoff, true)
+		f.SweptTo = pastLine(es, ignore, sweptTo, true)
+		f.BelowFloor = l.Floor > 0 && pastLine(es, ignore, l.Floor, false)
 		if f.NewInScan == 0 {
 			state.StalePages++
 		} else {
