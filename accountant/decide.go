@@ -207,8 +207,9 @@ func outOfPlace(es []entryFact, prev int64) (flags []bool, prevOut bool) {
 // pastLine reports whether a page shows the scan has passed line: its
 // last dated entries in list order, out-of-place ones left out, are older
 // than line (and known before this poll, with known set), at least two in
-// a row, or one when the page has only one. One entry alone never decides
-// where a scan stops unless it is all the page has.
+// a row, or one when it is the only entry of the page. One entry alone
+// never decides where a scan stops unless it is all the page holds: not
+// when the others are out of place or undated.
 func pastLine(es []entryFact, flags []bool, line int64, known bool) bool {
 	run, dated := 0, 0
 	counting := true
@@ -224,7 +225,7 @@ func pastLine(es []entryFact, flags []bool, line int64, known bool) bool {
 			counting = false
 		}
 	}
-	return dated > 0 && run >= min(2, dated)
+	return run >= 2 || (len(es) == 1 && run == 1)
 }
 
 // exhausted reports whether a scan that stopped so has read everything it

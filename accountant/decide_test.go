@@ -173,3 +173,62 @@ func TestHoleRetry(t *testing.T) {
 		assert.Equal(t, now.Add(want), holeRetry(streak, now, 30*time.Second, time.Hour), "streak %d", streak)
 	}
 }
+
+func TestOutOfPlace(t *testing.T) {
+	es := func(ts ...int64) []entryFact {
+		out := make([]entryFact, len(ts))
+		for i, v := range ts {
+			out[i] = entryFact{TS: v}
+		}
+		return out
+	}
+	cases := []struct {
+		name    string
+		page    []entryFact
+		prev    int64
+		want    []bool
+		prevOut bool
+	}{
+		{"in order", es(900, 800, 700), 0, []bool{false, false, false}, false},
+		{"ties are in order", es(900, 900, 800), 1000, []bool{false, false, false}, false},
+		{"an old call listed first", es(100, 900, 800, 700), 0, []bool{true, false, false, false}, false},
+		{"a new call among old ones", es(500, 400, 2000, 300), 0, []bool{false, false, true, false}, false},
+		{"an old call last: not yet known", es(900, 800, 100), 0, []bool{false, false, false}, false},
+		{"the page before ended with an old call", es(900, 800), 100, []bool{false, false}, true},
+		{"one newer than the page before, then in order", es(1100, 900), 1000, []bool{true, false}, false},
+		{"undated entries are never flagged", es(900, 0, 1000, 800), 0, []bool{false, false, true, false}, false},
+		{"an old call alone on its page", es(100), 0, []bool{false}, false},
+	}
+	for _, tc := range cases {
+		flags, prevOut := outOfPlace(tc.page, tc.prev)
+		assert.Equal(t, tc.want, flags, tc.name)
+		assert.Equal(t, tc.prevOut, prevOut, tc.name)
+	}
+}
+
+func TestPastLine(t *testing.T) {
+	k := func(ts int64) entryFact { return entryFact{TS: ts, Known: true} }
+	u := func(ts int64) entryFact { return entryFact{TS: ts} }
+	none := func(n int) []bool { return make([]bool, n) }
+	cases := []struct {
+		name  string
+		page  []entryFact
+		flags []bool
+		known bool
+		want  bool
+	}{
+		{"the last two are known and old", []entryFact{u(900), k(400), k(300)}, none(3), true, true},
+		{"only the last is old", []entryFact{u(900), u(800), k(300)}, none(3), true, false},
+		{"old but not known", []entryFact{u(400), u(300)}, none(2), true, false},
+		{"old, known not asked (the floor)", []entryFact{u(400), u(300)}, none(2), false, true},
+		{"new calls after old ones at the end", []entryFact{k(400), k(300), u(900)}, none(3), true, false},
+		{"an out-of-place entry is left out", []entryFact{k(400), k(300), u(900)}, []bool{false, false, true}, true, true},
+		{"one old entry among ignored ones", []entryFact{k(300), u(900), u(800)}, []bool{false, true, true}, true, false},
+		{"a page of one old entry", []entryFact{k(300)}, none(1), true, true},
+		{"undated entries do not break the run", []entryFact{k(400), {}, k(300)}, none(3), true, true},
+		{"a page of undated entries", []entryFact{{}, {}}, none(2), true, false},
+	}
+	for _, tc := range cases {
+		assert.Equal(t, tc.want, pastLine(tc.page, tc.flags, 500, tc.known), tc.name)
+	}
+}

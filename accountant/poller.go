@@ -497,7 +497,14 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 			}
 			es[i] = entryFact{TS: c.Timestamp(), Known: knownBefore}
 		}
-		flags, prevOut := outOfPlace(es, prevTS)
+		// The order is judged without the entries whose place never counts.
+		ordered := append([]entryFact(nil), es...)
+		for i := range pg.Calls {
+			if c := &pg.Calls[i]; c.ScaledTimestamps || c.NoInitiatedAt {
+				ordered[i].TS = 0
+			}
+		}
+		flags, prevOut := outOfPlace(ordered, prevTS)
 		if prevOut {
 			p.anomaly("unsorted", prevID)
 		}
