@@ -1,10 +1,14 @@
 package accountant
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
 	"github.com/stretchr/testify/assert"
+
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
 )
 
 func TestNextPage(t *testing.T) {
@@ -231,4 +235,40 @@ func TestPastLine(t *testing.T) {
 	for _, tc := range cases {
 		assert.Equal(t, tc.want, pastLine(tc.page, tc.flags, 500, tc.known), tc.name)
 	}
+}
+
+func TestPaginationProblem(t *testing.T) {
+	type pg = cometchat.Pagination
+	cases := []struct {
+		name    string
+		page    int
+		entries int
+		p       pg
+		want    string
+	}{
+		{"consistent", 2, 25, pg{Total: 60, Count: 25, PerPage: 25, CurrentPage: 2, TotalPages: 3}, ""},
+		{"an empty list", 1, 0, pg{}, ""},
+		{"missing", 1, 5, pg{}, "missing"},
+		{"another page than asked", 3, 25, pg{Total: 60, PerPage: 25, CurrentPage: 1, TotalPages: 3}, "current_page"},
+		{"a count that is not the page's size", 1, 25, pg{Total: 60, Count: 20, PerPage: 25, CurrentPage: 1, TotalPages: 3}, "count"},
+		{"total_pages at odds with total", 1, 25, pg{Total: 60, PerPage: 25, CurrentPage: 1, TotalPages: 5}, "total_pages"},
+		{"more entries than per_page", 1, 40, pg{PerPage: 25, CurrentPage: 1}, "per_page"},
+		{"one more: a call repeated from the page before", 2, 26, pg{PerPage: 25, CurrentPage: 2}, ""},
+		{"a capped page size is not a problem", 1, 100, pg{Total: 500, Count: 100, PerPage: 100, CurrentPage: 1, TotalPages: 5}, ""},
+	}
+	for _, tc := range cases {
+		assert.Equal(t, tc.want, paginationProblem(tc.page, tc.entries, tc.p), tc.name)
+	}
+}
+
+func TestAnomaliesAreCountedOncePerEntryInABoundedSet(t *testing.T) {
+	p := &Poller{stats: newAPIStats(), cfg: Config{Logger: log.NewNopLogger()}}
+	assert.True(t, p.anomaly("unsorted", "a"))
+	assert.False(t, p.anomaly("unsorted", "a"), "once per entry")
+	assert.True(t, p.anomaly("timestamp_unit", "a"), "and per kind")
+	for i := range maxAnomalyIDs {
+		p.anomaly("unsorted", fmt.Sprint(i))
+	}
+	assert.LessOrEqual(t, len(p.anomalies), maxAnomalyIDs, "the set is bounded")
+	assert.Equal(t, uint64(maxAnomalyIDs+1), p.stats.Anomalies["unsorted"])
 }
