@@ -105,13 +105,10 @@ func (m *misbehaviour) add(s *Server, e *entry) {
 		return
 	}
 	m.added++
-	if m.added%quirkEvery != 0 {
-		return
-	}
-	if len(m.quirks) > 0 {
+	switch {
+	case m.added%quirkEvery == 0 && len(m.quirks) > 0:
 		e.quirk = m.quirks[(m.added/quirkEvery)%len(m.quirks)]
-	}
-	if m.unsort && e.quirk == QuirkNone {
+	case m.added%quirkEvery == quirkEvery/2 && m.unsort:
 		if old, ok := s.calls[m.pinned]; ok {
 			old.pin = 0
 		}

@@ -150,3 +150,19 @@ func TestTrafficLifecycles(t *testing.T) {
 	assert.Positive(t, recorded)
 	assert.Positive(t, neverJoined, "group invitees who never joined")
 }
+
+func TestMisbehave(t *testing.T) {
+	s := New("k")
+	require.ErrorContains(t, s.Misbehave("sideways"), `unknown misbehaviour "sideways"`)
+	require.NoError(t, s.Misbehave("unsorted", "millis", "no_total"))
+	assert.True(t, s.OmitTotal)
+	for i := range 100 {
+		s.Put(cometchat.Call{SessionID: fmt.Sprintf("c%03d", i), Status: "ended", InitiatedAt: 1_700_000_000 + int64(i)})
+	}
+	q := s.Quirky()
+	assert.Equal(t, map[string]Quirk{"c049": QuirkMillis, "c099": QuirkMillis}, q, "every 50th new call")
+	calls := s.Calls()
+	assert.Equal(t, "c074", calls[0].SessionID, "the latest pinned call is listed first, the one before it is not")
+	assert.Equal(t, []string{"c099", "c049"}, []string{calls[1].SessionID, calls[2].SessionID}, "then the millisecond entries, sorted by the raw number")
+	assert.Equal(t, "c098", calls[3].SessionID)
+}
