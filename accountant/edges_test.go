@@ -591,7 +591,7 @@ func TestFirstPollOverALongHistoryResumesWhereItFailed(t *testing.T) {
 	assert.Equal(t, t0.Unix()-30, h.p.ledger.Watermark, "the head read by the first attempt")
 	assert.LessOrEqual(t, h.fake.Requests(cometchat.EndpointListCalls), int64(20+attempts+4), "each page read about once")
 	h.fake.InjectSchedule(nil)
-	h.put(call("new", 1, "ended"))
+	h.put(call("new", h.now.Unix()-t0.Unix()+1, "ended")) // after the start
 	h.now = h.now.Add(30 * time.Second)
 	h.poll()
 	assert.Equal(t, map[string]uint64{"ended": 1}, h.sums().Calls)

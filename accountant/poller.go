@@ -412,9 +412,7 @@ type headResult struct {
 	skipped      int
 	firstSkipped int // the first page read around
 	holeLow      int64
-	// holeHigh is the oldest call time above them.
-	holeHigh int64
-	listed   int // meta.pagination.total of page 1
+	listed       int // meta.pagination.total of page 1
 	// learned counts the ids the head scan learned. They were all in the
 	// list when its total was read: calls that arrive later land on page 1,
 	// already read. The ongoing listing and Get Call, which run after it,
@@ -463,11 +461,6 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 				res.firstSkipped = page
 			}
 			holeOpen = true
-			if prevTS > 0 {
-				res.holeHigh = max(res.holeHigh, prevTS)
-			} else {
-				res.holeHigh = math.MaxInt64
-			}
 			p.stats.PagesSkipped++
 			level.Warn(p.cfg.Logger).Log("msg", "A list page keeps failing; reading around it, and a sweep reads it again later",
 				"page", page, "err", err)
@@ -667,12 +660,10 @@ func (p *Poller) holes(head headResult, now time.Time) {
 		l.SweepMark = min(l.SweepMark, low) // the next sweep reads down to below them
 	}
 	if head.first {
-		high := min(head.holeHigh, l.Started)
-		if l.HistoryGapTo == 0 {
-			l.HistoryGapFrom, l.HistoryGapTo = low, high
-		} else {
-			l.HistoryGapFrom, l.HistoryGapTo = min(l.HistoryGapFrom, low), max(l.HistoryGapTo, high)
-		}
+		// What the pages held cannot be bounded by the times around them
+		// (the list's order is a hint): until a sweep reads through, every
+		// unknown call that ended before the start is history.
+		l.HistoryGapFrom, l.HistoryGapTo = 1, l.Started
 	}
 	p.holeStreak++
 	p.sweepRetry = holeRetry(p.holeStreak, now, p.cfg.Interval, p.cfg.SweepEvery)
