@@ -510,13 +510,23 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 			c := &pg.Calls[i]
 			ignore[i] = flags[i] || c.ScaledTimestamps || c.NoInitiatedAt
 		}
+		next := make([]int64, len(es)) // the next in-place time after each entry on this page
+		for i, after := len(es)-1, int64(0); i >= 0; i-- {
+			next[i] = after
+			if es[i].TS > 0 && !ignore[i] {
+				after = es[i].TS
+			}
+		}
 		for i := range pg.Calls {
 			c := &pg.Calls[i]
 			p.callAnomalies(c)
 			if flags[i] {
 				p.anomaly("unsorted", c.SessionID)
 			}
-			mode.listedAt, mode.head = prevTS, true
+			// Where an undated call sits: the newer of its in-place
+			// neighbours (one old entry before it, listed out of order,
+			// must not make a new call history).
+			mode.listedAt, mode.head = max(prevTS, next[i]), true
 			if prevTS == 0 {
 				mode.listedAt = math.MaxInt64 // the top of the list
 			}
