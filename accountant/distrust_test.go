@@ -71,12 +71,14 @@ func TestReloadOfAChangedAppKeepsItsSweepSchedule(t *testing.T) {
 	swept := h.p.lastSweep
 	require.False(t, swept.IsZero())
 
+	h.p.lookedUpForHint(Hint{SessionID: "meeting", Received: time.Now()})
 	cfg := h.cfg
 	cfg.Interval, cfg.Resume = 2*time.Minute, h.p
 	p, err := NewPoller(cfg)
 	require.NoError(t, err)
 	p.Adopt()
 	assert.Equal(t, swept, p.lastSweep, "the sweep schedule survives the reload")
+	assert.Contains(t, p.lookedUp, "meeting", "and so do the hints' lookups")
 	assert.False(t, sweepDue(p.ledger.Initialized, p.lastSweep, p.sweepRetry, h.now.Add(time.Minute), time.Hour))
 }
 

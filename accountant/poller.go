@@ -236,7 +236,7 @@ func (p *Poller) Adopt() {
 		p.statusFilterIgnored, p.stateRecovered = r.statusFilterIgnored, r.stateRecovered
 		p.stats, p.writeFailures, p.statsStarted = r.stats, r.writeFailures, r.statsStarted
 		p.up, p.lastSuccess, p.lastSweep = r.up, r.lastSuccess, r.lastSweep
-		p.sweepRetry, p.holeStreak, p.anomalies = r.sweepRetry, r.holeStreak, r.anomalies
+		p.sweepRetry, p.holeStreak, p.anomalies, p.lookedUp = r.sweepRetry, r.holeStreak, r.anomalies, r.lookedUp
 		select {
 		case <-r.ready:
 			p.readyOnce.Do(func() { close(p.ready) })
@@ -412,7 +412,6 @@ type headResult struct {
 	skipped      int
 	firstSkipped int // the first page read around
 	holeLow      int64
-	listed       int // meta.pagination.total of page 1
 	// learned counts the ids the head scan learned. They were all in the
 	// list when its total was read: calls that arrive later land on page 1,
 	// already read. The ongoing listing and Get Call, which run after it,
@@ -471,7 +470,6 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 		p.unidentified(pg.SkippedKeys)
 		if page == 1 {
 			p.foldTotal(pg.Pagination.Total, len(pg.Calls)+pg.Skipped)
-			res.listed = pg.Pagination.Total
 		}
 		p.checkPagination(page, pg)
 		f := pageFacts{Page: page, CurrentPage: pg.Pagination.CurrentPage, TotalPages: pg.Pagination.TotalPages,
@@ -490,25 +488,25 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 			}
 			es[i] = entryFact{TS: c.Timestamp(), Known: knownBefore}
 		}
-		// The order is judged without the entries whose place never counts.
+		// A timestamp in another unit or a null initiatedAt is what a server
+		// sorts wrongly (by the raw number, nulls first): such entries may
+		// stand in a block at the head, in order among themselves, so their
+		// place never counts. The order is judged without them, and the
+		// stops ignore them and the entries found out of place.
 		ordered := append([]entryFact(nil), es...)
+		unplaced := make([]bool, len(es))
 		for i := range pg.Calls {
 			if c := &pg.Calls[i]; c.ScaledTimestamps || c.NoInitiatedAt {
-				ordered[i].TS = 0
+				ordered[i].TS, unplaced[i] = 0, true
 			}
 		}
 		flags, prevOut := outOfPlace(ordered, prevTS)
 		if prevOut {
 			p.anomaly("unsorted", prevID)
 		}
-		// A timestamp in another unit or a null initiatedAt is what a server
-		// sorts wrongly (by the raw number, nulls first): such entries may
-		// stand in a block at the head, in order among themselves, so their
-		// place never counts either.
 		ignore := make([]bool, len(flags))
-		for i := range pg.Calls {
-			c := &pg.Calls[i]
-			ignore[i] = flags[i] || c.ScaledTimestamps || c.NoInitiatedAt
+		for i := range flags {
+			ignore[i] = flags[i] || unplaced[i]
 		}
 		next := make([]int64, len(es)) // the next in-place time after each entry on this page
 		for i, after := len(es)-1, int64(0); i >= 0; i-- {

@@ -108,16 +108,6 @@ var quirkNames = map[Quirk]string{QuirkNone: "none", QuirkMillis: "millis",
 
 func (q Quirk) String() string { return quirkNames[q] }
 
-// ParseQuirk reads a quirk's name.
-func ParseQuirk(name string) (Quirk, error) {
-	for q, n := range quirkNames {
-		if n == name && q != QuirkNone {
-			return q, nil
-		}
-	}
-	return QuirkNone, fmt.Errorf("unknown quirk %q (one of millis, null_initiated_at, no_session_id)", name)
-}
-
 // SetQuirk gives a stored call a quirk; it reports whether the call exists.
 func (s *Server) SetQuirk(id string, q Quirk) bool {
 	return s.resort(id, func(e *entry) { e.quirk = q })
