@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	"github.com/cometchat-exporter/cometchat-exporter/accountant"
 	"github.com/cometchat-exporter/cometchat-exporter/collector"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
 	"github.com/cometchat-exporter/cometchat-exporter/config"
@@ -82,6 +83,7 @@ func run(args []string, stderr io.Writer) int {
 		logFormat   = app.Flag("log.format", "Log format: logfmt or json.").Default("logfmt").Enum("logfmt", "json")
 		hookAddr    = app.Flag("webhook.listen-address", "Address of a listener for CometChat's call webhooks at "+webhook.Path+" (off when empty). Off loopback it needs basic_auth_users in --webhook.config.file.").String()
 		hookConfig  = app.Flag("webhook.config.file", "exporter-toolkit web config (TLS, basic_auth_users) of the webhook listener.").String()
+		peerURL     = app.Flag("webhook.peer-url", "With --config.shard and --webhook.listen-address: the webhook URL of each shard, with "+webhook.ShardPlaceholder+" for its index (e.g. http://cometchat-exporter-"+webhook.ShardPlaceholder+".cometchat-exporter:9097/webhook); webhooks for the apps of other shards are forwarded there.").String()
 		toolkit     = kingpinflag.AddFlags(app, defaultAddress)
 	)
 	intervalSet := false
@@ -129,12 +131,21 @@ func run(args []string, stderr io.Writer) int {
 	if err != nil {
 		return fail(logger, err)
 	}
+	if err := checkPeerURL(*peerURL, *hookAddr, shardCount); err != nil {
+		return fail(logger, err)
+	}
+	// A state file that cannot be written would make every restart a
+	// silent first start: refuse it now.
+	if *stateFile != "" {
+		if err := accountant.CheckStateFile(*stateFile); err != nil {
+			return fail(logger, fmt.Errorf("--state.file: %w", err))
+		}
+	}
 	// What to poll: the demo's fake API, a config file, or the flags.
 	var demoTraffic *cometchattest.Traffic
 	loadApps := func() ([]config.App, error) {
 		if *configFile != "" {
-			apps, err := config.LoadFile(*configFile, config.Defaults{PollInterval: *interval, AllowInsecure: *insecure})
-			return config.Shard(apps, shardIndex, shardCount), err
+			return config.LoadFile(*configFile, config.Defaults{PollInterval: *interval, AllowInsecure: *insecure})
 		}
 		a, err := config.FromFlags(config.Flags{AppID: *appID, Region: *region, BaseURL: *baseURL,
 			APIKeyFile: *keyFile, APIKeyEnv: os.Getenv("COMETCHAT_API_KEY"), OnBehalfOf: *onBehalfOf,
@@ -177,10 +188,25 @@ func run(args []string, stderr io.Writer) int {
 	}
 	pollers := fleet.New(ctx, settings)
 	defer pollers.Stop()
-	if err := pollers.Apply(apps); err != nil {
+	// Every replica loads all the apps, polls its shard of them and
+	// forwards webhooks for the others.
+	var forwarder *webhook.Forwarder
+	if *peerURL != "" {
+		forwarder = webhook.NewForwarder(shardIndex, *peerURL, reg, logger)
+	}
+	apply := func(all []config.App) error {
+		if err := pollers.Apply(config.Shard(all, shardIndex, shardCount)); err != nil {
+			return err
+		}
+		if forwarder != nil {
+			forwarder.SetOwners(shardOwners(all, shardIndex, shardCount))
+		}
+		return nil
+	}
+	if err := apply(apps); err != nil {
 		return fail(logger, err)
 	}
-	reload := newReloader(reg, logger, loadApps, pollers.Apply)
+	reload := newReloader(reg, logger, loadApps, apply)
 
 	reg.MustRegister(versioncollector.NewCollector(exporterName))
 	if !*noExporter {
@@ -227,6 +253,9 @@ func run(args []string, stderr io.Writer) int {
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- web.ListenAndServe(srv, toolkit, slogFor(logger)) }()
 	hookHandler := webhook.NewHandler(pollers, reg, logger)
+	if forwarder != nil {
+		hookHandler.ForwardWith(forwarder)
+	}
 	hooks := webhookServer(hookHandler)
 	if demoTraffic != nil {
 		if err := demoWebhooks(ctx, logger, demoTraffic, hookHandler); err != nil {

@@ -268,6 +268,16 @@ func TestStartupValidation(t *testing.T) {
 			`--webhook.listen-address ":9878" is not a loopback address: set basic_auth_users in --webhook.config.file, with the credentials set in CometChat's webhook settings, so that only CometChat can post calls`},
 		{"webhook config without a listener", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--webhook.config.file=/etc/hooks.yml"},
 			"--webhook.config.file is set but --webhook.listen-address is not"},
+		{"sharded webhooks without peers", keyEnv, []string{"--config.file=/nonexistent/apps.yml", "--config.shard=0/2", "--webhook.listen-address=127.0.0.1:9878"},
+			"--config.shard with --webhook.listen-address needs --webhook.peer-url: a webhook reaching this replica for an app of another shard must be forwarded to it"},
+		{"peer url without a listener", keyEnv, []string{"--config.file=/nonexistent/apps.yml", "--config.shard=0/2", "--webhook.peer-url=http://e-{shard}.e:9097/webhook"},
+			"--webhook.peer-url is set but --webhook.listen-address is not"},
+		{"peer url without shards", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--webhook.listen-address=127.0.0.1:9878", "--webhook.peer-url=http://e-{shard}.e:9097/webhook"},
+			"--webhook.peer-url is set but --config.shard does not split the apps over several replicas"},
+		{"peer url without a placeholder", keyEnv, []string{"--config.file=/nonexistent/apps.yml", "--config.shard=1/2", "--webhook.listen-address=127.0.0.1:9878", "--webhook.peer-url=http://e-0.e:9097/webhook"},
+			`--webhook.peer-url: "http://e-0.e:9097/webhook" has no {shard} to put a shard's index in`},
+		{"peer url not http", keyEnv, []string{"--config.file=/nonexistent/apps.yml", "--config.shard=1/2", "--webhook.listen-address=127.0.0.1:9878", "--webhook.peer-url=e-{shard}:9097"},
+			`--webhook.peer-url: "e-{shard}:9097" is not an http(s) URL with a host`},
 		{"unknown flag", keyEnv, []string{"--cometchat.api-key=secret"},
 			"unknown long flag '--cometchat.api-key'"},
 	}
@@ -496,4 +506,64 @@ func TestDemoMisbehavingCountsAnomalies(t *testing.T) {
 	assert.Equal(t, 1.0, m.sum("cometchat_up", map[string]string{"app": "demo"}))
 	assert.Positive(t, m.sum("cometchat_api_calls_listed", map[string]string{"app": "demo"}))
 	assert.Positive(t, m.sum("cometchat_exporter_calls_seen_total", map[string]string{"app": "demo"}))
+}
+
+// A state path that cannot hold the state stops start-up, naming the
+// flag, the path and the fix: otherwise every restart would be a silent
+// first start. The exporter runs as an unprivileged user (nobody, when the
+// test runs as root), as it does in its image.
+func TestStatePathFailsFast(t *testing.T) {
+	dir, err := os.MkdirTemp("", "cometchat-state-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.Chmod(filepath.Join(dir, "ro"), 0o755); os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	bin := filepath.Join(dir, "cometchat_exporter")
+	b, err := os.ReadFile(binary)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin, b, 0o755))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "ro"), 0o555))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "rw"), 0o777))
+	require.NoError(t, os.Chmod(filepath.Join(dir, "rw"), 0o777))
+	locked := filepath.Join(dir, "rw", "locked.json")
+	require.NoError(t, os.WriteFile(locked, []byte("{}"), 0o600))
+	uid := os.Getuid()
+	if uid == 0 {
+		uid = 65534
+		require.NoError(t, os.Chown(locked, 0, 0))
+	}
+	for _, tc := range []struct{ path, want string }{
+		{dir, "--state.file: state file " + dir + " is a directory: name a file in it, e.g. " + dir + "/state.json"},
+		{dir + "/missing/state.json", fmt.Sprintf("--state.file: state file %s/missing/state.json: directory %s/missing does not exist: "+
+			"create it, writable by this process (uid %d), or name a file in another directory", dir, dir, uid)},
+		{dir + "/ro/state.json", fmt.Sprintf("--state.file: state file %s/ro/state.json: directory %s/ro is not writable by this process (uid %d): "+
+			"make it writable (in a container, mount a writable volume there) or name a file in another directory", dir, dir, uid)},
+		{locked, fmt.Sprintf("--state.file: state file %s cannot be read and written by this process (uid %d): fix its owner or mode", locked, uid)},
+	} {
+		cmd := exec.Command(bin, "--web.listen-address=127.0.0.1:0", "--log.format=json", "--demo", "--state.file="+tc.path)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+		if os.Getuid() == 0 {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		}
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "must exit non-zero; output:\n%s", out)
+		assert.Equal(t, tc.want, exitMessage(string(out)), "output:\n%s", out)
+		assert.NotContains(t, string(out), "Polling app", "refused before any polling")
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 3, "nothing moved aside or created: %v", entries)
+
+	// A writable path starts, and says that state persists; none says not.
+	e := startExporter(t, nil, "--demo", "--state.file="+filepath.Join(dir, "rw", "state.json"))
+	e.waitReady()
+	eventually(t, 10*time.Second, func() bool {
+		_, m := e.metrics()
+		return m.sum("cometchat_exporter_state_persisted", map[string]string{"app": "demo"}) == 1
+	}, "state persisted")
+	e = startExporter(t, nil, "--demo")
+	e.waitReady()
+	_, m := e.metrics()
+	assert.Equal(t, 1, m.count("cometchat_exporter_state_persisted", map[string]string{"app": "demo"}))
+	assert.Zero(t, m.sum("cometchat_exporter_state_persisted", nil), "no state file: not persisted")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"gopkg.in/yaml.v3"
 
+	"github.com/cometchat-exporter/cometchat-exporter/config"
 	"github.com/cometchat-exporter/cometchat-exporter/webhook"
 )
 
@@ -57,6 +58,42 @@ func checkWebhookListener(addr, configFile string) error {
 			"with the credentials set in CometChat's webhook settings, so that only CometChat can post calls", addr)
 	}
 	return nil
+}
+
+// checkPeerURL refuses --webhook.peer-url where it cannot work, and its
+// absence where webhooks would reach replicas that do not poll their app.
+func checkPeerURL(peerURL, hookAddr string, shards int) error {
+	switch {
+	case peerURL == "" && hookAddr != "" && shards > 1:
+		return errors.New("--config.shard with --webhook.listen-address needs --webhook.peer-url: a webhook reaching this replica " +
+			"for an app of another shard must be forwarded to it")
+	case peerURL == "":
+		return nil
+	case hookAddr == "":
+		return errors.New("--webhook.peer-url is set but --webhook.listen-address is not")
+	case shards <= 1:
+		return errors.New("--webhook.peer-url is set but --config.shard does not split the apps over several replicas")
+	}
+	if err := webhook.ParsePeerURL(peerURL); err != nil {
+		return fmt.Errorf("--webhook.peer-url: %w", err)
+	}
+	return nil
+}
+
+// shardOwners are the apps of all but shard self, by app id and shard.
+func shardOwners(all []config.App, self, count int) webhook.Owners {
+	o := webhook.Owners{}
+	for _, a := range all {
+		shard := config.ShardOf(a.Name, count)
+		if shard == self {
+			continue
+		}
+		if o[a.AppID] == nil {
+			o[a.AppID] = map[int][]string{}
+		}
+		o[a.AppID][shard] = append(o[a.AppID][shard], a.Name)
+	}
+	return o
 }
 
 // webhookLatency is the time from a webhook to its call being counted.

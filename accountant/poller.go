@@ -90,6 +90,7 @@ type Poller struct {
 	lastSuccess         time.Time
 	stateRecovered      bool
 	writeFailures       uint64
+	writeFailing        bool // the last write failed
 	// statsStarted is when stats and writeFailures began counting.
 	statsStarted time.Time
 	// lastSweep is when the last sweep completed; zero until one has since
@@ -340,11 +341,13 @@ func (p *Poller) persist() {
 	}
 	if err := p.store.save(p.ledger, p.cfg.Now()); err != nil {
 		p.writeFailures++
+		p.writeFailing = true
 		p.stats.countError("state_write")
 		level.Error(p.cfg.Logger).Log("msg", "Writing the state file failed; /metrics keeps the last saved counters until a write succeeds",
 			"file", p.store.path, "err", err)
 		return
 	}
+	p.writeFailing = false
 	p.persisted = p.ledger.counters()
 }
 
@@ -353,7 +356,7 @@ func (p *Poller) publish() {
 	s.Up, s.LastSuccess, s.StateRecovered, s.Interval = p.up, p.lastSuccess, p.stateRecovered, p.cfg.Interval
 	s.API, s.StatsStarted = p.stats.clone(), p.statsStarted
 	if p.store != nil {
-		s.State = &StateStats{LastWrite: p.store.lastWrite, Failures: p.writeFailures, WrittenBytes: p.store.written}
+		s.State = &StateStats{LastWrite: p.store.lastWrite, Failures: p.writeFailures, Failing: p.writeFailing, WrittenBytes: p.store.written}
 	}
 	if p.cfg.OnPublish != nil {
 		p.cfg.OnPublish(s)

@@ -58,6 +58,8 @@ type StateStats struct {
 	// Failures counts failed writes; WrittenBytes the bytes written.
 	Failures     uint64
 	WrittenBytes uint64
+	// Failing is whether the last write failed.
+	Failing bool
 }
 
 // counters is the part of a snapshot that must never run ahead of what is

@@ -341,29 +341,45 @@ func newGen() string {
 	return hex.EncodeToString(b)
 }
 
+// CheckStateFile reports, without touching anything, whether path can
+// hold a state file, with what to do when not: it is a file this process
+// may read and write, or nothing, in a directory it may write.
+func CheckStateFile(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.IsDir():
+		return fmt.Errorf("state file %s is a directory: name a file in it, e.g. %s", path, filepath.Join(path, "state.json"))
+	case err == nil && !fi.Mode().IsRegular():
+		return fmt.Errorf("state file %s is not a regular file", path)
+	case err == nil && !accessible(path, accessRead|accessWrite):
+		return fmt.Errorf("state file %s cannot be read and written by this process (uid %d): fix its owner or mode", path, os.Getuid())
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("state file %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	fi, err = os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("state file %s: directory %s does not exist: create it, writable by this process (uid %d), or name a file in another directory", path, dir, os.Getuid())
+	case err != nil:
+		return fmt.Errorf("state file %s: its directory cannot be used: %w", path, err)
+	case !fi.IsDir():
+		return fmt.Errorf("state file %s: %s is not a directory", path, dir)
+	case !accessible(dir, accessWrite|accessExec):
+		// The file is replaced by a rename, so the directory itself
+		// must be writable, even when the file is.
+		return fmt.Errorf("state file %s: directory %s is not writable by this process (uid %d): make it writable "+
+			"(in a container, mount a writable volume there) or name a file in another directory", path, dir, os.Getuid())
+	}
+	return nil
+}
+
 // openStore restores a ledger from path (and its journal). A missing file
 // is a first start. A file of another identity (another app id, base URL
 // or onBehalfOf under the same name) is moved aside and the app starts as
 // a first start. A file that cannot be decoded is moved aside, logged, and
 // recovered is set. A file that cannot be read or moved aside is an error:
 // it is never overwritten silently.
-// CheckStateFile reports, without touching anything, whether path can
-// hold a state file: it is not a directory, and its directory exists.
-func CheckStateFile(path string) error {
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return fmt.Errorf("state file %s is a directory", path)
-	}
-	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
-	switch {
-	case err != nil:
-		return fmt.Errorf("state file %s: its directory cannot be used: %w", path, err)
-	case !fi.IsDir():
-		return fmt.Errorf("state file %s: %s is not a directory", path, dir)
-	}
-	return nil
-}
-
 func openStore(path, app, identity string, logger log.Logger, now time.Time) (s *store, l *Ledger, recovered bool, err error) {
 	s = &store{path: path, journal: path + ".journal", app: app, identity: identity, logger: logger}
 	data, err := os.ReadFile(path)

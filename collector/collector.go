@@ -69,6 +69,8 @@ var (
 		"List pages that kept failing and were read around; a sweep reads them again with backoff.", []string{"app"}, nil)
 	recoveredDesc = prometheus.NewDesc("cometchat_exporter_state_recovered",
 		"1 if the state file was unusable at start, was moved aside, and counting started fresh.", []string{"app"}, nil)
+	statePersistedDesc = prometheus.NewDesc("cometchat_exporter_state_persisted",
+		"1 if the app's counts persist across restarts: a state file is set (--state.file) and its last write, if any, succeeded; 0 without one, or while writes fail.", []string{"app"}, nil)
 	stateWriteDesc = prometheus.NewDesc("cometchat_exporter_state_last_write_success_timestamp_seconds",
 		"Unix time of the last successful write of the state file; 0 before the first. While writes fail, the call counters stay at their last saved values.", []string{"app"}, nil)
 	stateFailuresDesc = prometheus.NewDesc("cometchat_exporter_state_write_failures_total",
@@ -104,7 +106,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		recordedDesc, transcribedDesc, recordingsDesc, recordingSecondsDesc, durationDesc, callParticipantsDesc,
 		activeDesc, activeParticipantsDesc, upDesc, lastPollDesc, intervalDesc, trackedDesc, abandonedDesc, recoveredDesc,
 		seenDesc, listedDesc, anomaliesDesc, pagesSkippedDesc,
-		stateWriteDesc, stateFailuresDesc, stateBytesDesc,
+		statePersistedDesc, stateWriteDesc, stateFailuresDesc, stateBytesDesc,
 		requestsDesc, errorsDesc, latencyDesc} {
 		ch <- d
 	}
@@ -145,6 +147,7 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 	}
 	statsCounter(pagesSkippedDesc, float64(s.API.PagesSkipped), s.App)
 	gauge(recoveredDesc, b2f(s.StateRecovered), s.App)
+	gauge(statePersistedDesc, b2f(s.State != nil && !s.State.Failing), s.App)
 	if st := s.State; st != nil {
 		gauge(stateWriteDesc, unixSeconds(st.LastWrite), s.App)
 		statsCounter(stateFailuresDesc, float64(st.Failures), s.App)

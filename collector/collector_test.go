@@ -53,6 +53,7 @@ func testSnapshot() *accountant.Snapshot {
 			Duration: []accountant.Exemplar{3: {SessionID: "v1.us.abc.1699999990ended", Value: 42, At: time.Unix(1699999990, 0)}},
 		}},
 		Interval: 30 * time.Second,
+		State:    &accountant.StateStats{LastWrite: time.Unix(1699999995, 0), Failures: 2, WrittenBytes: 81920},
 		API: accountant.APIStats{
 			Requests:     map[accountant.RequestKey]uint64{{Endpoint: "list_calls", Code: "200"}: 40, {Endpoint: "get_call", Code: "none"}: 1},
 			Errors:       map[string]uint64{"AUTH_ERR_APIKEY_NOT_FOUND": 0, "timeout": 1},
@@ -83,8 +84,8 @@ func TestCollectorAlwaysEmitsUp(t *testing.T) {
 # TYPE cometchat_up gauge
 cometchat_up{app="fresh"} 0
 `), "cometchat_up"))
-	assert.Equal(t, 8+len(accountant.AnomalyKinds)+12*24, testutil.CollectAndCount(c), // a histogram is one metric here
-		"up, last poll, interval, tracked, abandoned, recovered, seen, pages skipped, every anomaly kind, and the 12 known label sets at zero; no request series yet, no listed total")
+	assert.Equal(t, 9+len(accountant.AnomalyKinds)+12*24, testutil.CollectAndCount(c), // a histogram is one metric here
+		"up, last poll, interval, tracked, abandoned, recovered, persisted, seen, pages skipped, every anomaly kind, and the 12 known label sets at zero; no request series yet, no listed total")
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 	mfs, err := reg.Gather()

@@ -347,18 +347,28 @@ func ParseShard(spec string) (index, count int, err error) {
 	return index, count, nil
 }
 
-// Shard keeps the apps of one replica out of count: those whose name hashes
-// (FNV-1a) to index. Every replica given the same file and count, and its
-// own index, polls a disjoint share of the apps, and together they poll all.
+// ShardOf is the shard, out of count, that polls the app of that name: its
+// name's FNV-1a hash modulo count. Every replica given the same file and
+// count computes the same owner for each app.
+func ShardOf(name string, count int) int {
+	if count <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return int(h.Sum32() % uint32(count))
+}
+
+// Shard keeps the apps of one replica out of count: those ShardOf gives to
+// index. Every replica given the same file and count, and its own index,
+// polls a disjoint share of the apps, and together they poll all.
 func Shard(apps []App, index, count int) []App {
 	if count <= 1 {
 		return apps
 	}
 	var out []App
 	for _, a := range apps {
-		h := fnv.New32a()
-		h.Write([]byte(a.Name))
-		if int(h.Sum32()%uint32(count)) == index {
+		if ShardOf(a.Name, count) == index {
 			out = append(out, a)
 		}
 	}

@@ -120,6 +120,12 @@ func TestShard(t *testing.T) {
 		assert.Equal(t, 1, n, "%s is polled by exactly one shard", name)
 	}
 	assert.Equal(t, apps, Shard(apps, 0, 1))
+	// The owner of an app is part of the deployment: replicas of two
+	// versions must agree on it, and a changed hash would move apps (and
+	// their state files) between shards. These are FNV-1a's values.
+	for name, want := range map[string][2]int{"alpha": {1, 2}, "gamma": {0, 0}, "sales": {1, 0}, "support": {0, 2}} {
+		assert.Equal(t, want, [2]int{ShardOf(name, 2), ShardOf(name, 3)}, name)
+	}
 
 	for spec, want := range map[string][2]int{"": {0, 1}, "0/1": {0, 1}, "2/3": {2, 3}} {
 		i, c, err := ParseShard(spec)

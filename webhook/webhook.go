@@ -110,14 +110,19 @@ type Handler struct {
 	logger log.Logger
 	now    func() time.Time
 	total  *prometheus.CounterVec
+	fwd    *Forwarder
 }
+
+// ForwardWith makes the handler forward webhooks for the apps of other
+// shards through f (see Forwarder); call it before serving.
+func (h *Handler) ForwardWith(f *Forwarder) { h.fwd = f }
 
 // NewHandler returns a handler whose metrics reg registers.
 func NewHandler(router Router, reg prometheus.Registerer, logger log.Logger) *Handler {
 	h := &Handler{router: router, logger: logger, now: time.Now,
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cometchat_exporter_webhooks_total",
-			Help: "Webhooks received, by app, trigger (other when unknown) and result: hinted, unknown_app, no_session_id, ignored, malformed, too_large.",
+			Help: "Webhooks received, by app, trigger (other when unknown) and result: hinted, forwarded (to the shard polling the app), unknown_app, no_session_id, ignored, malformed, too_large.",
 		}, []string{"app", "trigger", "result"})}
 	reg.MustRegister(h.total)
 	return h
@@ -126,6 +131,7 @@ func NewHandler(router Router, reg prometheus.Registerer, logger log.Logger) *Ha
 // Results of a webhook.
 const (
 	resultHinted     = "hinted"        // passed to the app's poller
+	resultForwarded  = "forwarded"     // sent on to the shard polling the app
 	resultUnknownApp = "unknown_app"   // no app has that app id
 	resultNoSession  = "no_session_id" // a known trigger without a session id
 	resultIgnored    = "ignored"       // a trigger that says nothing of a call's state
@@ -164,6 +170,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	result := resultHinted
 	var apps []string
+	remote := false // forwarded to another shard
 	switch {
 	case trigger == otherTrigger:
 		result = resultIgnored
@@ -171,11 +178,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		result = resultNoSession
 	default:
 		apps = h.router.Hint(e.AppID, accountant.Hint{SessionID: e.SessionID, Final: final, Received: received})
-		if len(apps) == 0 {
+		if h.fwd != nil && r.Header.Get(ForwardedHeader) == "" {
+			for shard, names := range h.fwd.remote(e.AppID) {
+				h.fwd.forward(shard, body, r.Header)
+				for _, app := range names {
+					h.total.WithLabelValues(app, trigger, resultForwarded).Inc()
+				}
+				remote = true
+			}
+		}
+		if len(apps) == 0 && !remote {
 			result = resultUnknownApp
 		}
 	}
-	if len(apps) == 0 {
+	if len(apps) == 0 && !remote {
 		h.total.WithLabelValues(noApp, trigger, result).Inc()
 	}
 	for _, app := range apps {
