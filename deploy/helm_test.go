@@ -232,6 +232,18 @@ func TestChartShardsSplitTheApps(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]bool{"prod-key": true, "staging-key": true}, secrets, "each app its own Secret")
+	assert.NotContains(t, strings.Join(c.Args, " "), "--webhook.", "no webhooks unless enabled")
+
+	// With webhooks, each pod forwards those of other shards' apps to the
+	// pod by its name under the headless Service.
+	o = render(t, "shards=2", "apps[0].name=prod", "apps[0].appId=p1", "apps[0].apiKeySecret.name=prod-key",
+		"webhooks.enabled=true", "webhooks.configSecretName=hooks")
+	ss = o.statefulSets[0]
+	c = checkPod(t, ss.Spec.Template.Spec)
+	assert.Contains(t, c.Args, "--webhook.peer-url=http://rel-cometchat-exporter-{shard}.rel-cometchat-exporter.monitoring.svc:9878/webhook")
+	require.Len(t, o.services, 1)
+	assert.Equal(t, ss.Spec.ServiceName, o.services[0].Name, "the pods' names resolve under this Service")
+	assert.Equal(t, "None", o.services[0].Spec.ClusterIP, "headless: a name per pod")
 }
 
 func TestChartEverythingOn(t *testing.T) {
@@ -314,6 +326,7 @@ func TestChartRefusesWhatCannotWork(t *testing.T) {
 		{[]string{"app.id=abc123"}, "set app.apiKeySecret.name"},
 		{[]string{"app.id=abc123", "app.apiKeySecret.name=k", "shards=2"}, "shards > 1 splits the apps of apps"},
 		{[]string{"app.id=abc123", "app.apiKeySecret.name=k", "webhooks.enabled=true"}, "webhooks.enabled needs webhooks.configSecretName"},
+		{[]string{"app.id=abc123", "app.apiKeySecret.name=k", "webhooks.peerScheme=tcp"}, "webhooks.peerScheme must be http or https"},
 	} {
 		args := []string{"template", "rel", chart}
 		for _, v := range tc.values {
