@@ -250,7 +250,7 @@ func TestStartupValidation(t *testing.T) {
 			"--cometchat.timeout must be positive, got 0s"},
 		{"negative budget", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--cometchat.max-requests-per-minute=-1"},
 			"--cometchat.max-requests-per-minute must not be negative, got -1"},
-		{"bad shard", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--config.shard=3/3"},
+		{"bad shard", nil, []string{"--config.file=apps.yml", "--config.shard=3/3"},
 			`--config.shard: want INDEX/COUNT with 0 <= INDEX < COUNT, got "3/3"`},
 		{"demo interval", nil, []string{"--demo", "--cometchat.poll-interval=0s"},
 			"--cometchat.poll-interval must be positive, got 0s"},
@@ -268,18 +268,45 @@ func TestStartupValidation(t *testing.T) {
 			`--webhook.listen-address ":9878" is not a loopback address: set basic_auth_users in --webhook.config.file, with the credentials set in CometChat's webhook settings, so that only CometChat can post calls`},
 		{"webhook config without a listener", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--webhook.config.file=/etc/hooks.yml"},
 			"--webhook.config.file is set but --webhook.listen-address is not"},
-		{"sharded webhooks without peers", keyEnv, []string{"--config.file=/nonexistent/apps.yml", "--config.shard=0/2", "--webhook.listen-address=127.0.0.1:9878"},
+		{"sharded webhooks without peers", nil, []string{"--config.file=/nonexistent/apps.yml", "--config.shard=0/2", "--webhook.listen-address=127.0.0.1:9878"},
 			"--config.shard with --webhook.listen-address needs --webhook.peer-url: a webhook reaching this replica for an app of another shard must be forwarded to it"},
-		{"peer url without a listener", keyEnv, []string{"--config.file=/nonexistent/apps.yml", "--config.shard=0/2", "--webhook.peer-url=http://e-{shard}.e:9097/webhook"},
+		{"peer url without a listener", nil, []string{"--config.file=/nonexistent/apps.yml", "--config.shard=0/2", "--webhook.peer-url=http://e-{shard}.e:9097/webhook"},
 			"--webhook.peer-url is set but --webhook.listen-address is not"},
 		{"peer url without shards", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--webhook.listen-address=127.0.0.1:9878", "--webhook.peer-url=http://e-{shard}.e:9097/webhook"},
 			"--webhook.peer-url is set but --config.shard does not split the apps over several replicas"},
-		{"peer url without a placeholder", keyEnv, []string{"--config.file=/nonexistent/apps.yml", "--config.shard=1/2", "--webhook.listen-address=127.0.0.1:9878", "--webhook.peer-url=http://e-0.e:9097/webhook"},
+		{"peer url without a placeholder", nil, []string{"--config.file=/nonexistent/apps.yml", "--config.shard=1/2", "--webhook.listen-address=127.0.0.1:9878", "--webhook.peer-url=http://e-0.e:9097/webhook"},
 			`--webhook.peer-url: "http://e-0.e:9097/webhook" has no {shard} to put a shard's index in`},
-		{"peer url not http", keyEnv, []string{"--config.file=/nonexistent/apps.yml", "--config.shard=1/2", "--webhook.listen-address=127.0.0.1:9878", "--webhook.peer-url=e-{shard}:9097"},
+		{"peer url not http", nil, []string{"--config.file=/nonexistent/apps.yml", "--config.shard=1/2", "--webhook.listen-address=127.0.0.1:9878", "--webhook.peer-url=e-{shard}:9097"},
 			`--webhook.peer-url: "e-{shard}:9097" is not an http(s) URL with a host`},
-		{"unknown flag", keyEnv, []string{"--cometchat.api-key=secret"},
-			"unknown long flag '--cometchat.api-key'"},
+		{"key in a flag", keyEnv, []string{"--cometchat.api-key=" + e2eKey},
+			"--cometchat.api-key is not accepted: a key in a flag shows in ps and shell history; set the env var COMETCHAT_API_KEY, " +
+				"or put the key in a file readable only by the exporter and give --cometchat.api-key-file"},
+		{"unknown flag", keyEnv, []string{"--cometchat.apikey=x"},
+			"unknown long flag '--cometchat.apikey'"},
+		{"interval without a unit", keyEnv, []string{"--cometchat.poll-interval=5"},
+			`--cometchat.poll-interval: want a duration with a unit (ms, s, m, h), e.g. --cometchat.poll-interval=1m, got "5"`},
+		{"unknown log level", keyEnv, []string{"--log.level=warning"},
+			`--log.level: want one of debug, info, warn, error, e.g. --log.level=info, got "warning"`},
+		{"budget not a whole number", keyEnv, []string{"--cometchat.max-requests-per-minute=1.5"},
+			`--cometchat.max-requests-per-minute: want a whole number, e.g. --cometchat.max-requests-per-minute=1000, got "1.5"`},
+		{"speed not finite", nil, []string{"--demo", "--demo.speed=+Inf"},
+			`--demo.speed: want a number, e.g. --demo.speed=10, got "+Inf"`},
+		{"config file and app id", nil, []string{"--config.file=apps.yml", "--cometchat.app-id=a"},
+			"--config.file and --cometchat.app-id (or COMETCHAT_APP_ID) both given: the file lists the apps and would ignore --cometchat.app-id (or COMETCHAT_APP_ID); " +
+				"set them in the file (app_id, region, base_url, api_key_file, on_behalf_of) or drop --config.file"},
+		{"config file and key env", keyEnv, []string{"--config.file=apps.yml"},
+			"--config.file and COMETCHAT_API_KEY both given: the file lists the apps and would ignore COMETCHAT_API_KEY; " +
+				"set them in the file (app_id, region, base_url, api_key_file, on_behalf_of) or drop --config.file"},
+		{"config file and backfill", nil, []string{"--config.file=apps.yml", "--cometchat.backfill=1h"},
+			"--config.file and --cometchat.backfill both given: set backfill per app in the file"},
+		{"shard without config file", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--config.shard=0/2"},
+			"--config.shard needs --config.file: it picks this replica's share of the file's apps"},
+		{"demo and config file", nil, []string{"--demo", "--config.file=apps.yml"},
+			"--demo and --config.file both given: the demo polls its own simulated app; drop one"},
+		{"demo and app id", nil, []string{"--demo", "--cometchat.app-id=a"},
+			"--demo and --cometchat.app-id (or COMETCHAT_APP_ID) both given: the demo polls its own simulated app and would ignore --cometchat.app-id (or COMETCHAT_APP_ID); drop one"},
+		{"bad web config", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--web.config.file=" + emptyKey + ".missing"},
+			"--web.config.file " + emptyKey + ".missing: open " + emptyKey + ".missing: no such file or directory"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -566,4 +593,29 @@ func TestStatePathFailsFast(t *testing.T) {
 	_, m := e.metrics()
 	assert.Equal(t, 1, m.count("cometchat_exporter_state_persisted", map[string]string{"app": "demo"}))
 	assert.Zero(t, m.sum("cometchat_exporter_state_persisted", nil), "no state file: not persisted")
+}
+
+// A port in use stops start-up, naming the flag, before any request to
+// the API: the listeners are bound first.
+func TestPortInUseStopsStartUpBeforePolling(t *testing.T) {
+	fake, base := fakeAPI(t)
+	for _, flag := range []string{"--web.listen-address", "--webhook.listen-address"} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := l.Addr().String()
+		args := append(appArgs(base), "--log.format=json", flag+"="+addr)
+		if flag == "--web.listen-address" {
+			args = append([]string{flag + "=" + addr}, args...)
+		} else {
+			args = append([]string{"--web.listen-address=127.0.0.1:0"}, args...)
+		}
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, keyEnv...)
+		out, err := cmd.CombinedOutput()
+		l.Close()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "must exit non-zero; output:\n%s", out)
+		assert.Equal(t, flag+" "+addr+": listen tcp "+addr+": bind: address already in use", exitMessage(string(out)))
+	}
+	assert.Zero(t, fake.Requests(cometchat.EndpointListCalls)+fake.Requests(cometchat.EndpointGetCall), "no request reached the API")
 }

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
 )
@@ -195,12 +195,18 @@ func Parse(b []byte, d Defaults) ([]App, error) {
 		if fa.Name != "" {
 			where = fmt.Sprintf("app %q", fa.Name)
 		}
+		lines := keyLines(&root, i)
 		a, err := resolve(fa, d)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
+			// resolve names the key first ("region: ..."): say its line.
+			line := lines[""]
+			if key, _, ok := strings.Cut(err.Error(), ":"); ok && lines[key] > 0 {
+				line = lines[key]
+			}
+			return nil, fmt.Errorf("%s (line %d): %w", where, line, err)
 		}
 		if seen[a.Name] {
-			return nil, fmt.Errorf("%s: name is used twice", where)
+			return nil, fmt.Errorf("%s (line %d): name is used twice", where, lines[""])
 		}
 		seen[a.Name] = true
 		apps = append(apps, a)
@@ -281,6 +287,26 @@ func checkKeys(root *yaml.Node) error {
 		}
 	}
 	return nil
+}
+
+// keyLines are the lines of the keys of apps entry i, and under "" the
+// line where the entry starts.
+func keyLines(root *yaml.Node, i int) map[string]int {
+	lines := map[string]int{}
+	doc := root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	for k := 0; doc.Kind == yaml.MappingNode && k+1 < len(doc.Content); k += 2 {
+		if v := doc.Content[k+1]; doc.Content[k].Value == "apps" && v.Kind == yaml.SequenceNode && i < len(v.Content) {
+			app := v.Content[i]
+			lines[""] = app.Line
+			for j := 0; app.Kind == yaml.MappingNode && j+1 < len(app.Content); j += 2 {
+				lines[app.Content[j].Value] = app.Content[j].Line
+			}
+		}
+	}
+	return lines
 }
 
 // knownAppKeys are the keys of an apps entry: FileApp's yaml tags.
