@@ -133,16 +133,19 @@ func AlertingRules(selector string) []Group {
 			"A CometChat exporter instance cannot be scraped.",
 			"Prometheus could not scrape {{ $labels.instance }} (job {{ $labels.job }}) for 5 minutes. Other replicas, if any, still count.",
 			"One target down. With a single replica CometChatExporterDown fires\ntoo."),
-		alert("CometChatAPIAuthFailing", worst(b.x(`(sum by (job, instance, pod, app) (increase(cometchat_exporter_api_errors_total{SEL, reason=~"AUTH_ERR_.*|unauthorized|forbidden"}[5m])) > 0)
+		alert("CometChatAPIAuthFailing", worst(b.x(`(sum by (job, instance, pod, app) (increase(cometchat_exporter_api_errors_total{SEL, reason=~"AUTH_ERR_.*|unauthorized|forbidden"}[20m])) > 0)
 and on (job, instance, pod, app) (cometchat_up{SEL} == 0)`)), "5m", "critical",
 			"The CometChat API refuses the exporter's API key.",
-			"App {{ $labels.app }}: {{ $value | humanize }} requests failed with an auth error (AUTH_ERR_*, 401 or 403) in the last 5 minutes and polls are failing; calls are not being counted.",
-			"Auth errors while polls fail: the key is wrong, revoked or lacks\nscope. A single refused request during a key rotation does not page,\nbecause cometchat_up recovers at the next poll."),
-		alert("CometChatPollStale", b.x(`time() - max by (job, app) (cometchat_last_successful_poll_timestamp_seconds{SEL} > 0)
-> 5 * max by (job, app) (cometchat_exporter_poll_interval_seconds{SEL})`), "5m", "warning",
+			"App {{ $labels.app }}: {{ $value | humanize }} requests failed with an auth error (AUTH_ERR_*, 401 or 403) in the last 20 minutes and polls are failing; calls are not being counted.",
+			"Auth errors while polls fail: the key is wrong, revoked or lacks\nscope. A single refused request during a key rotation does not page,\nbecause cometchat_up recovers at the next poll. The 20-minute window\nholds two polls at the longest interval (10m), so the condition\nholds between them."),
+		alert("CometChatPollStale", b.x(`min by (job, app) (
+  (timestamp(cometchat_last_successful_poll_timestamp_seconds{SEL}) - cometchat_last_successful_poll_timestamp_seconds{SEL})
+  and cometchat_last_successful_poll_timestamp_seconds{SEL} > 0
+)
+> clamp_min(5 * max by (job, app) (cometchat_exporter_poll_interval_seconds{SEL}), 60)`), "5m", "warning",
 			"The CometChat exporter has not polled the Calls API successfully for several intervals.",
 			"App {{ $labels.app }}: the last successful poll of any replica was {{ $value | humanizeDuration }} ago; counters are frozen until polls succeed again.",
-			"Five poll intervals without a successful poll on any replica (2.5\nminutes at the default 30s), held for 5 more minutes: a few failed\npolls are retried and cost nothing, a sustained failure does."),
+			"Five poll intervals (at least a minute) without a successful poll on\nany replica, held for 5 more minutes: a few failed polls are retried\nand cost nothing, a sustained failure does. The age is taken at\nscrape time (timestamp() of the selector itself: of any other\nexpression it is the evaluation time), not at evaluation, so the\nscrape interval (10s to 2m) adds nothing to it: with time() a 2s\npoll scraped every 30s looked 30s stale."),
 		alert("CometChatNeverPolled", b.x(`max by (job, app) (cometchat_last_successful_poll_timestamp_seconds{SEL}) == 0`), "15m", "warning",
 			"The CometChat exporter has not completed a successful poll since it started.",
 			"App {{ $labels.app }}: no replica has completed a successful poll since it started, 15 minutes or more ago.",
@@ -167,10 +170,10 @@ and (job_app:cometchat_calls:rate1h offset 1w) * 3600 >= 60`, "30m", "warning",
 			"App {{ $labels.app }}: calls over the last hour are {{ $value | humanizePercentage }} of the same hour a week ago.",
 			"Hourly call volume below 30% of the same hour a week ago, for 30\nminutes, when that hour last week had at least 60 calls: weekly\npatterns (nights, weekends) compare like with like, and quiet\napps do not page."),
 		alert("CometChatStateWritesFailing", b.x(`time() - cometchat_exporter_state_last_write_success_timestamp_seconds{SEL} > 600
-and on (job, instance, pod, app) increase(cometchat_exporter_state_write_failures_total{SEL}[10m]) > 0`), "5m", "warning",
+and on (job, instance, pod, app) increase(cometchat_exporter_state_write_failures_total{SEL}[30m]) > 0`), "5m", "warning",
 			"The CometChat exporter cannot write its state file.",
 			"{{ $labels.instance }}, app {{ $labels.app }}: state writes keep failing; the last one that succeeded was {{ $value | humanizeDuration }} ago. The call counters stay at their last saved values until a write succeeds; nothing is lost while the process runs.",
-			"Writes failing, none succeeding for 10 minutes (a full or read-only\ndisk). The counters freeze rather than publish what a restart would\nlose, so a graph flattens; this says why."),
+			"Writes failing (in a 30-minute window: polls 10 minutes apart still\nshow), none succeeding for 10 minutes (a full or read-only\ndisk). The counters freeze rather than publish what a restart would\nlose, so a graph flattens; this says why."),
 		alert("CometChatConfigReloadFailed", b.x(`max_over_time(cometchat_exporter_config_last_reload_successful{SEL}[5m]) == 0`), "10m", "warning",
 			"The CometChat exporter's configuration reload failed.",
 			"{{ $labels.instance }}: the last reload of --config.file failed; the previous configuration is still running.",
