@@ -150,8 +150,6 @@ func variable(name, label, query string) map[string]any {
 
 func dashboard(uid, title, desc string, tags []string, vars []any, panels []panel) map[string]any {
 	return map[string]any{
-		"__inputs": []any{map[string]any{"name": "DS_PROMETHEUS", "label": "Prometheus", "description": "",
-			"type": "datasource", "pluginId": "prometheus", "pluginName": "Prometheus"}},
 		"__requires": []any{
 			map[string]any{"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.0.0"},
 			map[string]any{"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
@@ -167,9 +165,13 @@ func dashboard(uid, title, desc string, tags []string, vars []any, panels []pane
 			"asDropdown": true, "includeVars": true, "keepTime": true}},
 		"templating": map[string]any{"list": append([]any{map[string]any{
 			"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-			// On a grafana.com-style import, Grafana replaces ${DS_PROMETHEUS}
-			// with the data source picked for the __inputs entry.
-			"current": map[string]any{"text": "${DS_PROMETHEUS}", "value": "${DS_PROMETHEUS}"},
+			// No __inputs and no current value: the same file imports in
+			// one step (Import dashboard, or the API) and provisions from
+			// disk, and the variable starts on the default Prometheus
+			// data source, whatever its name or uid. A literal
+			// ${DS_PROMETHEUS} is replaced on a UI import only, and
+			// breaks every panel of a provisioned copy.
+			"current": map[string]any{},
 			"hide":    0, "refresh": 1, "options": []any{},
 		}}, vars...)},
 		"panels": layout(panels),

@@ -104,7 +104,16 @@ func TestDashboardModel(t *testing.T) {
 			uids[uid] = true
 			assert.NotEmpty(t, d["title"])
 			assert.NotEmpty(t, d["tags"])
-			assert.NotEmpty(t, d["__inputs"])
+			// One file both imports and provisions: no import-time
+			// placeholder anywhere, the data source from the variable.
+			assert.NotContains(t, d, "__inputs")
+			b, err := json.Marshal(d)
+			require.NoError(t, err)
+			assert.NotRegexp(t, `\$\{DS_`, string(b), "no ${DS_...} placeholder: provisioning would keep it literally")
+			for _, p := range d["panels"].([]any) {
+				assert.Equal(t, map[string]any{"type": "prometheus", "uid": "${datasource}"}, p.(map[string]any)["datasource"],
+					"panel %v takes the data source variable", p.(map[string]any)["title"])
+			}
 			assert.NotEmpty(t, d["__requires"])
 
 			vars := map[string]map[string]any{}
@@ -115,6 +124,7 @@ func TestDashboardModel(t *testing.T) {
 			require.Contains(t, vars, "datasource")
 			assert.Equal(t, "datasource", vars["datasource"]["type"])
 			assert.Equal(t, "prometheus", vars["datasource"]["query"])
+			assert.Empty(t, vars["datasource"]["current"], "starts on the default Prometheus data source")
 			for _, name := range []string{"job", "instance", "app"} {
 				require.Contains(t, vars, name)
 			}

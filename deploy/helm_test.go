@@ -337,3 +337,35 @@ func TestChartRefusesWhatCannotWork(t *testing.T) {
 		assert.Contains(t, out, tc.want)
 	}
 }
+
+// The chart's notes say where the metrics are and how the dashboards
+// reach Grafana. Helm renders NOTES.txt only on install, which needs a
+// cluster: the test renders a copy of the chart with the notes as a
+// plain template.
+func TestChartNotes(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.CopyFS(dir, os.DirFS(chart)))
+	b, err := os.ReadFile(filepath.Join(dir, "templates", "NOTES.txt"))
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(filepath.Join(dir, "templates", "NOTES.txt")))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "templates", "_notes.tpl"), []byte(`{{- define "notes" -}}`+string(b)+`{{- end -}}`), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "templates", "notes.yaml"),
+		[]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: |-\n{{ include \"notes\" . | indent 4 }}\n"), 0o644))
+	notes := func(values ...string) string {
+		args := []string{"template", "rel", dir, "--namespace", "monitoring", "--show-only", "templates/notes.yaml",
+			"--set", "app.id=abc123", "--set", "app.apiKeySecret.name=k"}
+		for _, v := range values {
+			args = append(args, "--set", v)
+		}
+		out, err := helm(t, args...)
+		require.NoError(t, err, "%s", out)
+		cm := strictAs[corev1.ConfigMap](t, out)
+		return cm.Data["notes"]
+	}
+	out := notes()
+	assert.Contains(t, out, "kubectl -n monitoring port-forward svc/rel-cometchat-exporter 9877")
+	assert.Contains(t, out, "import dashboards/*.json in Grafana (Dashboards > New > Import); they use your default Prometheus data source")
+	out = notes("dashboards.enabled=true", "serviceMonitor.enabled=true")
+	assert.Contains(t, out, "Dashboards: the ConfigMap rel-cometchat-exporter-dashboards, labelled for Grafana's sidecar (grafana_dashboard: \"1\")")
+	assert.Contains(t, out, "Scraping:  the ServiceMonitor rel-cometchat-exporter")
+}
