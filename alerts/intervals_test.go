@@ -100,7 +100,7 @@ func TestAlertsAtEveryScrapeAndPollInterval(t *testing.T) {
 			fmt.Fprintf(&b, "      - series: 'cometchat_last_successful_poll_timestamp_seconds{%s}'\n        values: '%s'\n", lbl, series(stuck))
 			fmt.Fprintf(&b, "      - series: 'cometchat_up{%s}'\n        values: '1x%d'\n", lbl, n)
 			b.WriteString(common + "    promql_expr_test:\n")
-			b.WriteString(quiet((lastOK+threshold-scrape).Truncate(15*time.Second), "CometChatPollStale"))
+			b.WriteString(quiet((lastOK + threshold - scrape).Truncate(15*time.Second), "CometChatPollStale"))
 			b.WriteString(firing(staleBy, "CometChatPollStale", "warning"))
 			fmt.Fprintf(&b, "  # Scrape every %s, poll every %s: the key is refused from %s.\n  - interval: %s\n    input_series:\n", scrape, poll, stop, scrape)
 			fmt.Fprintf(&b, "      - series: 'cometchat_last_successful_poll_timestamp_seconds{%s}'\n        values: '%s'\n", lbl, series(stuck))
