@@ -23,6 +23,7 @@ import (
 // options are the command line, parsed.
 type options struct {
 	appID, region, baseURL, keyFile, onBehalfOf string
+	caFile                                      string
 	interval, backfill, timeout, overlap        time.Duration
 	intervalSet                                 bool
 	budget, capacity                            int
@@ -59,6 +60,7 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 		return nil
 	}).String()
 	str("cometchat.on-behalf-of", "Optional uid sent as onBehalfOf.").StringVar(&o.onBehalfOf)
+	str("cometchat.ca-file", "PEM file of CA certificates to trust besides the system's, for a TLS-intercepting proxy or a private endpoint (ca_file in --config.file).").Envar("COMETCHAT_CA_FILE").StringVar(&o.caFile)
 	durationFlag(app, "cometchat.poll-interval", "Time between polls of the API.", "30s", "1m", &o.interval).IsSetByUser(&o.intervalSet)
 	durationFlag(app, "cometchat.backfill", "At the first start, also count final calls initiated within this window.", "0s", "72h", &o.backfill)
 	durationFlag(app, "cometchat.timeout", "Timeout of each API request.", "10s", "15s", &o.timeout)
@@ -99,6 +101,7 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 		{"--cometchat.api-key-file (or COMETCHAT_API_KEY_FILE)", o.keyFile != ""},
 		{"COMETCHAT_API_KEY", o.keyEnvSet},
 		{"--cometchat.on-behalf-of", o.onBehalfOf != ""},
+		{"--cometchat.ca-file (or COMETCHAT_CA_FILE)", o.caFile != ""},
 	} {
 		if f.set {
 			o.singleAppFlagsUsed = append(o.singleAppFlagsUsed, f.name)
@@ -174,7 +177,7 @@ func flagConflicts(configFile, demo bool, singleApp, appFlags, configFileFlags [
 			singleApp[0], strings.Join(singleApp, ", "))
 	case configFile && len(singleApp) > 0:
 		return fmt.Errorf("--config.file and %s both given: the file lists the apps and would ignore %s; "+
-			"set them in the file (app_id, region, base_url, api_key_file, on_behalf_of) or drop --config.file",
+			"set them in the file (app_id, region, base_url, api_key_file, on_behalf_of, ca_file) or drop --config.file",
 			singleApp[0], strings.Join(singleApp, ", "))
 	case configFile && len(appFlags) > 0:
 		return fmt.Errorf("--config.file and %s both given: set backfill per app in the file", appFlags[0])

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -293,10 +294,10 @@ func TestStartupValidation(t *testing.T) {
 			`--demo.speed: want a number, e.g. --demo.speed=10, got "+Inf"`},
 		{"config file and app id", nil, []string{"--config.file=apps.yml", "--cometchat.app-id=a"},
 			"--config.file and --cometchat.app-id (or COMETCHAT_APP_ID) both given: the file lists the apps and would ignore --cometchat.app-id (or COMETCHAT_APP_ID); " +
-				"set them in the file (app_id, region, base_url, api_key_file, on_behalf_of) or drop --config.file"},
+				"set them in the file (app_id, region, base_url, api_key_file, on_behalf_of, ca_file) or drop --config.file"},
 		{"config file and key env", keyEnv, []string{"--config.file=apps.yml"},
 			"--config.file and COMETCHAT_API_KEY both given: the file lists the apps and would ignore COMETCHAT_API_KEY; " +
-				"set them in the file (app_id, region, base_url, api_key_file, on_behalf_of) or drop --config.file"},
+				"set them in the file (app_id, region, base_url, api_key_file, on_behalf_of, ca_file) or drop --config.file"},
 		{"config file and backfill", nil, []string{"--config.file=apps.yml", "--cometchat.backfill=1h"},
 			"--config.file and --cometchat.backfill both given: set backfill per app in the file"},
 		{"shard without config file", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--config.shard=0/2"},
@@ -618,4 +619,64 @@ func TestPortInUseStopsStartUpBeforePolling(t *testing.T) {
 		assert.Equal(t, flag+" "+addr+": listen tcp "+addr+": bind: address already in use", exitMessage(string(out)))
 	}
 	assert.Zero(t, fake.Requests(cometchat.EndpointListCalls)+fake.Requests(cometchat.EndpointGetCall), "no request reached the API")
+}
+
+// A private CA (a company proxy, a private endpoint) is trusted with
+// --cometchat.ca-file or ca_file, and only then.
+func TestPrivateCA(t *testing.T) {
+	fake := cometchattest.New(e2eKey)
+	fake.Put(e2eCall("history", time.Hour, "ended"))
+	srv := httptest.NewTLSServer(fake)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
+	base := srv.URL + "/v3"
+
+	untrusted := startExporter(t, keyEnv, appArgs(base)...)
+	eventually(t, 5*time.Second, func() bool {
+		return strings.Contains(untrusted.output.String(), "certificate signed by unknown authority")
+	}, "the proxy's certificate refused without the CA")
+	_, m := untrusted.metrics()
+	assert.Equal(t, 0.0, m.sum("cometchat_up", nil))
+
+	e := startExporter(t, keyEnv, appArgs(base, "--cometchat.ca-file="+ca)...)
+	e.waitReady()
+	fake.Put(e2eCall("fresh", 0, "ended"))
+	eventually(t, 5*time.Second, func() bool {
+		_, m := e.metrics()
+		return m.sum("cometchat_up", nil) == 1 && m.sum("cometchat_calls_total", nil) == 1
+	}, "polled through TLS with the CA, the new call counted")
+
+	keyFile := filepath.Join(dir, "key")
+	require.NoError(t, os.WriteFile(keyFile, []byte(e2eKey), 0o600))
+	cfg := filepath.Join(dir, "apps.yml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("apps:\n  - name: a\n    app_id: a\n    base_url: %s\n    api_key_file: %s\n    ca_file: %s\n    poll_interval: 200ms\n", base, keyFile, ca)), 0o600))
+	f := startExporter(t, nil, "--config.file="+cfg)
+	f.waitReady()
+	_, m = f.metrics()
+	assert.Equal(t, 1.0, m.sum("cometchat_up", map[string]string{"app": "a"}), "ca_file in the config file")
+
+	notPEM := filepath.Join(dir, "not.pem")
+	require.NoError(t, os.WriteFile(notPEM, []byte("hello"), 0o600))
+	cmd := exec.Command(binary, "--web.listen-address=127.0.0.1:0", "--log.format=json", "--cometchat.app-id=a",
+		"--cometchat.base-url="+base, "--cometchat.ca-file="+notPEM)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, keyEnv...)
+	out, _ := cmd.CombinedOutput()
+	assert.Equal(t, "--cometchat.ca-file: "+notPEM+" holds no PEM certificate", exitMessage(string(out)))
+}
+
+// A base URL that answers a web page says what to check, with the URL.
+func TestWrongBaseURLSaysWhatToCheck(t *testing.T) {
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte("<!DOCTYPE html><html><body>Page not found</body></html>"))
+	}))
+	t.Cleanup(site.Close)
+	e := startExporter(t, keyEnv, appArgs(site.URL+"/api")...)
+	eventually(t, 5*time.Second, func() bool {
+		return strings.Contains(e.output.String(), "HTTP 404 from "+site.URL+"/api/calls?")
+	}, "the URL in the log")
+	assert.Contains(t, e.output.String(), "check --cometchat.region and --cometchat.base-url")
+	assertNoKey(t, e.output.String())
 }

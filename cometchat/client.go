@@ -3,6 +3,8 @@ package cometchat
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,6 +114,30 @@ type Config struct {
 	Transport http.RoundTripper
 	// Observe, when set, is called after every HTTP attempt.
 	Observe func(RequestInfo)
+}
+
+// LoadCAFile reads PEM certificates that the client trusts besides the
+// system's (a company proxy's private CA, say).
+func LoadCAFile(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
+}
+
+// TransportWithCAs is the default transport trusting pool.
+func TransportWithCAs(pool *x509.CertPool) http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return t
 }
 
 // Client talks to the Calls API of one app. It is safe for concurrent use.
@@ -423,6 +450,9 @@ func (c *Client) attempt(ctx context.Context, endpoint, path string, decode func
 			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 		code, msg := ParseErrorBody(body)
 		apiErr.Code, apiErr.Message = c.errorText(code, maxErrorCode), c.errorText(msg, maxErrorMessage)
+		if apiErr.Hint = Hint(endpoint, apiErr.StatusCode, apiErr.Code, body); apiErr.Hint != "" {
+			apiErr.URL = c.redact(req.URL.String())
+		}
 		if apiErr.RetryAfter > 0 {
 			c.mu.Lock()
 			if t := time.Now().Add(apiErr.RetryAfter); t.After(c.notBefore) {
@@ -433,7 +463,11 @@ func (c *Client) attempt(ctx context.Context, endpoint, path string, decode func
 		return apiErr
 	}
 	if err := decode(body); err != nil {
-		return &DecodeError{Endpoint: endpoint, Err: errors.New(c.redact(err.Error()))}
+		de := &DecodeError{Endpoint: endpoint, Err: errors.New(c.redact(err.Error()))}
+		if looksHTML(body) {
+			de.URL, de.Hint = c.redact(req.URL.String()), HintURL
+		}
+		return de
 	}
 	return nil
 }

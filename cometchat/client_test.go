@@ -410,3 +410,45 @@ func TestTimestampUnits(t *testing.T) {
 		assert.Equal(t, tc.want == 0, c.NoInitiatedAt, tc.raw)
 	}
 }
+
+func TestHint(t *testing.T) {
+	html := []byte("<!DOCTYPE html><html><body>Not Found</body></html>")
+	for _, tc := range []struct {
+		endpoint string
+		status   int
+		code     string
+		body     []byte
+		want     string
+	}{
+		{EndpointListCalls, 404, "", html, HintURL},
+		{EndpointListCalls, 404, "", []byte(`404 page not found`), HintURL},
+		{EndpointListCalls, 404, "ERR_ROUTE_NOT_FOUND", nil, ""}, // the API's own answer names the route
+		{EndpointGetCall, 404, "", []byte(`not found`), ""},      // a call the API does not know
+		{EndpointGetCall, 404, "", html, HintURL},
+		{EndpointListCalls, 200, "", html, HintURL},
+		{EndpointListCalls, 502, "", html, ""},
+		{EndpointListCalls, 401, "", html, HintKey},
+		{EndpointListCalls, 403, "", nil, HintKey},
+		{EndpointGetCall, 400, CodeAPIKeyNotFound, nil, HintKey},
+		{EndpointListCalls, 429, "", nil, ""},
+	} {
+		assert.Equal(t, tc.want, Hint(tc.endpoint, tc.status, tc.code, tc.body), "%s %d %s %.20s", tc.endpoint, tc.status, tc.code, tc.body)
+	}
+}
+
+// A wrong region or base URL answers an HTML page or a bare 404: the
+// error says what to check and shows the URL, never the key.
+func TestErrorsSayWhatToCheck(t *testing.T) {
+	for _, status := range []int{404, 200} {
+		c, _ := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(status)
+			w.Write([]byte("<!doctype html><html><body><h1>Welcome to our website</h1></body></html>"))
+		}, func(c *Config) { c.MaxRetries = -1 })
+		_, err := c.List(context.Background(), ListOptions{Page: 1, PerPage: 100})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "/v3/calls?page=1&perPage=100: ", "the URL, status %d", status)
+		assert.Contains(t, err.Error(), "check --cometchat.region and --cometchat.base-url")
+		assert.NotContains(t, err.Error(), testKey)
+	}
+}

@@ -28,6 +28,9 @@ type APIError struct {
 	Message    string
 	// RetryAfter is the server's Retry-After, zero when absent.
 	RetryAfter time.Duration
+	// URL is the request's URL (the key travels in a header, never in
+	// it); Hint what to check, empty when the answer says enough.
+	URL, Hint string
 }
 
 func (e *APIError) Error() string {
@@ -42,7 +45,42 @@ func (e *APIError) Error() string {
 	if e.RetryAfter > 0 {
 		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
 	}
+	if e.Hint != "" {
+		fmt.Fprintf(&b, " from %s: %s", e.URL, e.Hint)
+	}
 	return b.String()
+}
+
+// Hints for answers that do not look like the Calls API's.
+const (
+	HintURL = "this URL does not answer as the Calls API: check --cometchat.region and --cometchat.base-url " +
+		"(region and base_url in --config.file), and the app id"
+	HintKey = "check the REST API key (COMETCHAT_API_KEY, --cometchat.api-key-file or api_key_file): " +
+		"it must be the app's REST API key, with access to calls"
+)
+
+// Hint says what to check for an answer: an error without a CometChat
+// code that is a 404 of the list or an HTML page means the URL is not the
+// Calls API (a wrong region, a base URL missing /v3); 401, 403 or an
+// AUTH_ERR_ code means the key. A Get Call 404 with a plain body is a
+// call the API does not know, which says enough.
+func Hint(endpoint string, status int, code string, body []byte) string {
+	switch {
+	case status == 401 || status == 403 || strings.HasPrefix(code, "AUTH_ERR_"):
+		return HintKey
+	case code == "" && status < 500 && looksHTML(body): // a 5xx page is a gateway's bad moment
+		return HintURL
+	case code == "" && status == 404 && endpoint == EndpointListCalls:
+		return HintURL
+	}
+	return ""
+}
+
+// looksHTML reports whether body is an HTML page (a gateway's, a
+// proxy's, a web site's).
+func looksHTML(body []byte) bool {
+	head := strings.ToLower(strings.TrimSpace(string(body[:min(len(body), 512)])))
+	return strings.HasPrefix(head, "<!doctype html") || strings.HasPrefix(head, "<html") || strings.Contains(head, "<body")
 }
 
 // NotFound reports whether the API said the call does not exist.
@@ -68,9 +106,14 @@ func (e *TransportError) Unwrap() error { return e.Err }
 type DecodeError struct {
 	Endpoint string
 	Err      error
+	// URL and Hint as in APIError: set for an HTML page.
+	URL, Hint string
 }
 
 func (e *DecodeError) Error() string {
+	if e.Hint != "" {
+		return fmt.Sprintf("cometchat %s: decoding response from %s: %v: %s", e.Endpoint, e.URL, e.Err, e.Hint)
+	}
 	return fmt.Sprintf("cometchat %s: decoding response: %v", e.Endpoint, e.Err)
 }
 

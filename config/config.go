@@ -33,6 +33,8 @@ type App struct {
 	OnBehalfOf   string
 	PollInterval time.Duration
 	Backfill     time.Duration
+	// CAFile holds PEM certificates trusted besides the system's.
+	CAFile string
 }
 
 // String describes an app without its key.
@@ -42,7 +44,7 @@ func (a App) String() string {
 
 // Flags are the single-app settings from flags and environment.
 type Flags struct {
-	AppID, Region, BaseURL, APIKeyFile, OnBehalfOf string
+	AppID, Region, BaseURL, APIKeyFile, OnBehalfOf, CAFile string
 	// APIKeyEnv is the value of COMETCHAT_API_KEY.
 	APIKeyEnv     string
 	PollInterval  time.Duration
@@ -60,7 +62,12 @@ func FromFlags(f Flags) (App, error) {
 		return App{}, fmt.Errorf("--cometchat.app-id: %q is not a valid app id (letters, digits, '-' and '_' only)", f.AppID)
 	}
 	a := App{Name: f.AppID, AppID: f.AppID, Region: f.Region, OnBehalfOf: f.OnBehalfOf,
-		APIKeyFile: f.APIKeyFile, PollInterval: f.PollInterval, Backfill: f.Backfill}
+		APIKeyFile: f.APIKeyFile, PollInterval: f.PollInterval, Backfill: f.Backfill, CAFile: f.CAFile}
+	if f.CAFile != "" {
+		if _, err := cometchat.LoadCAFile(f.CAFile); err != nil {
+			return App{}, fmt.Errorf("--cometchat.ca-file: %w", err)
+		}
+	}
 	if f.PollInterval <= 0 {
 		return App{}, fmt.Errorf("--cometchat.poll-interval must be positive, got %s", f.PollInterval)
 	}
@@ -131,6 +138,7 @@ type FileApp struct {
 	OnBehalfOf   string `yaml:"on_behalf_of"`
 	PollInterval string `yaml:"poll_interval"` // e.g. 30s, 1m
 	Backfill     string `yaml:"backfill"`      // e.g. 72h, 3d
+	CAFile       string `yaml:"ca_file"`       // PEM certificates trusted besides the system's
 }
 
 // duration parses a Prometheus-style duration ("30s", "1d"); empty is zero.
@@ -332,8 +340,13 @@ func resolve(fa FileApp, d Defaults) (App, error) {
 	case fa.APIKeyFile == "":
 		return App{}, errors.New("api_key_file is required")
 	}
-	a := App{Name: fa.Name, AppID: fa.AppID, Region: fa.Region, APIKeyFile: fa.APIKeyFile, OnBehalfOf: fa.OnBehalfOf}
+	a := App{Name: fa.Name, AppID: fa.AppID, Region: fa.Region, APIKeyFile: fa.APIKeyFile, OnBehalfOf: fa.OnBehalfOf, CAFile: fa.CAFile}
 	var err error
+	if fa.CAFile != "" {
+		if _, err := cometchat.LoadCAFile(fa.CAFile); err != nil {
+			return App{}, fmt.Errorf("ca_file: %w", err)
+		}
+	}
 	if a.PollInterval, err = duration("poll_interval", fa.PollInterval); err != nil {
 		return App{}, err
 	}

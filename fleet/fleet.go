@@ -146,10 +146,18 @@ func Identity(a config.App) string {
 }
 
 func (f *Fleet) apiConfig(a config.App) cometchat.Config {
-	return cometchat.Config{
+	c := cometchat.Config{
 		BaseURL: a.BaseURL, APIKey: a.APIKey, OnBehalfOf: a.OnBehalfOf,
 		Timeout: f.s.Timeout, MaxRequestsPerMinute: f.s.MaxRequestsPerMinute, UserAgent: f.s.UserAgent,
 	}
+	if a.CAFile != "" {
+		// Checked when the configuration was loaded; read again here so
+		// that a reload picks up a renewed certificate.
+		if pool, err := cometchat.LoadCAFile(a.CAFile); err == nil {
+			c.Transport = cometchat.TransportWithCAs(pool)
+		}
+	}
+	return c
 }
 
 func (f *Fleet) pollerConfig(a config.App, resume *accountant.Poller) accountant.Config {
