@@ -26,7 +26,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/cometchat-exporter/cometchat-exporter/collector"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
@@ -106,10 +105,7 @@ func run(args []string, stderr io.Writer) int {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 
-	srv, err := metricsServer(o, logger, reg, exposition, pollers, reload)
-	if err != nil {
-		return fail(logger, err)
-	}
+	srv := metricsServer(o, logger, reg, exposition, pollers, reload)
 	hookHandler := webhook.NewHandler(pollers, reg, logger)
 	if forwarder != nil {
 		hookHandler.ForwardWith(forwarder)
@@ -203,7 +199,7 @@ func newFleet(ctx context.Context, o *options, logger log.Logger, reg prometheus
 
 // metricsServer serves /metrics, the landing page, health, readiness and
 // reload.
-func metricsServer(o *options, logger log.Logger, reg *prometheus.Registry, exposition *collector.Exposition, pollers *fleet.Fleet, reload func() error) (*http.Server, error) {
+func metricsServer(o *options, logger log.Logger, reg *prometheus.Registry, exposition *collector.Exposition, pollers *fleet.Fleet, reload func() error) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle(o.metricsPath, exposition.Handler(reg, func(err error) {
 		level.Error(logger).Log("msg", "Gathering metrics failed", "err", err)
@@ -228,18 +224,9 @@ func metricsServer(o *options, logger log.Logger, reg *prometheus.Registry, expo
 		fmt.Fprintln(w, "Reloaded")
 	})
 	if o.metricsPath != "/" {
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name: "CometChat Exporter", Description: "Prometheus exporter for the CometChat Calls API",
-			Version: version.Info(), Profiling: "false", // no /debug/pprof handlers are served
-			Links: []web.LandingLinks{{Address: o.metricsPath, Text: "Metrics"},
-				{Address: "/-/healthy", Text: "Health"}, {Address: "/-/ready", Text: "Readiness"}},
-		})
-		if err != nil {
-			return nil, err
-		}
-		mux.Handle("/", landing)
+		mux.Handle("/", landingHandler(o.metricsPath, pollers.Snapshots))
 	}
-	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, nil
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 }
 
 // waitForSignals reloads on SIGHUP and stops on SIGTERM or SIGINT, or

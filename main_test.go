@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -679,4 +680,45 @@ func TestWrongBaseURLSaysWhatToCheck(t *testing.T) {
 	}, "the URL in the log")
 	assert.Contains(t, e.output.String(), "check --cometchat.region and --cometchat.base-url")
 	assertNoKey(t, e.output.String())
+}
+
+// The landing page lists each app with what a newcomer asks first, in
+// plain HTML, and links to the metrics, the dashboards (served as they
+// are committed) and the runbook.
+func TestLandingPage(t *testing.T) {
+	fake, base := fakeAPI(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	e := startExporter(t, keyEnv, appArgs(base, "--state.file="+state)...)
+	e.waitReady()
+	fake.Put(e2eCall("one", 0, "ended"))
+	fake.Put(e2eCall("two", 0, "rejected"))
+	eventually(t, 5*time.Second, func() bool {
+		_, m := e.metrics()
+		return m.sum("cometchat_calls_total", nil) == 2
+	}, "two calls counted")
+	code, page := e.get("/")
+	require.Equal(t, 200, code)
+	assert.NotContains(t, page, "<script", "no JavaScript")
+	row := regexp.MustCompile(`<tr><td>e2e</td><td class="up">up</td><td>\d+s ago</td><td>200ms</td><td class="num">2</td><td class="num">0</td><td class="num">0</td><td>yes</td></tr>`)
+	assert.Regexp(t, row, page)
+	for _, link := range []string{`href="/metrics"`, `href="/dashboards/cometchat-calls-overview.json"`, `href="/dashboards/cometchat-exporter-health.json"`,
+		`href="https://github.com/cometchat-exporter/cometchat-exporter/blob/main/docs/runbook.md"`} {
+		assert.Contains(t, page, link)
+	}
+	code, body := e.get("/dashboards/cometchat-calls-overview.json")
+	require.Equal(t, 200, code)
+	want, err := os.ReadFile("dashboards/cometchat-calls-overview.json")
+	require.NoError(t, err)
+	assert.Equal(t, string(want), body)
+	assert.Equal(t, 404, e.status("/nothing-here"))
+
+	// Without a state file the page says a restart starts over; a down app
+	// shows down.
+	fake.Revoke(cometchat.CodeAPIKeyNotFound)
+	f := startExporter(t, keyEnv, appArgs(base)...)
+	f.waitReady()
+	_, page = f.get("/")
+	assert.Contains(t, page, `<td class="down">down</td><td>never</td>`)
+	assert.Contains(t, page, "no: a restart starts over (--state.file)")
+	assertNoKey(t, page)
 }

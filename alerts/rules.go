@@ -106,7 +106,10 @@ func RecordingRules(selector string) []Group {
 	return []Group{{Name: "cometchat.recording", Rules: rules}}
 }
 
-const runbook = "https://github.com/cometchat-exporter/cometchat-exporter/blob/main/docs/runbook.md#"
+// RunbookURL is the runbook the alerts and the landing page link to.
+const RunbookURL = "https://github.com/cometchat-exporter/cometchat-exporter/blob/main/docs/runbook.md"
+
+const runbook = RunbookURL + "#"
 
 func alert(name, expr, forDur, severity, summary, desc, why string) Rule {
 	return Rule{Alert: name, Expr: expr, For: forDur, Labels: map[string]string{"severity": severity},

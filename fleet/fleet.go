@@ -6,6 +6,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -250,4 +251,16 @@ func (f *Fleet) Ready() bool {
 		}
 	}
 	return true
+}
+
+// Snapshots are the apps' last published states, by app name.
+func (f *Fleet) Snapshots() []*accountant.Snapshot {
+	var out []*accountant.Snapshot
+	for _, p := range f.pollers() {
+		if s := p.Snapshot(); s != nil {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].App < out[j].App })
+	return out
 }
