@@ -23,7 +23,7 @@ import (
 // options are the command line, parsed.
 type options struct {
 	appID, region, baseURL, keyFile, onBehalfOf string
-	caFile                                      string
+	caFile, command                             string // command: run or check
 	interval, backfill, timeout, overlap        time.Duration
 	intervalSet                                 bool
 	budget, capacity                            int
@@ -83,13 +83,17 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 	str("webhook.config.file", "exporter-toolkit web config (TLS, basic_auth_users) of the webhook listener.").StringVar(&o.hookConfig)
 	str("webhook.peer-url", "With --config.shard and --webhook.listen-address: the webhook URL of each shard, with "+webhook.ShardPlaceholder+" for its index (e.g. http://cometchat-exporter-"+webhook.ShardPlaceholder+".cometchat-exporter:9878/webhook); webhooks for the apps of other shards are forwarded there.").StringVar(&o.peerURL)
 	o.toolkit = kingpinflag.AddFlags(app, defaultAddress)
+	app.Command("run", "Run the exporter (the default).").Default()
+	app.Command("check", "Read each configured app's Calls API once, say what it found, and exit 0 only if the exporter will count every call.")
 	app.Version(version.Print(exporterName))
 	app.HelpFlag.Short('h')
 	app.UsageWriter(stderr)
 	app.ErrorWriter(stderr)
-	if _, err := app.Parse(args); err != nil {
+	cmd, err := app.Parse(args)
+	if err != nil {
 		return nil, err
 	}
+	o.command = cmd
 	o.keyEnvSet = strings.TrimSpace(getenv("COMETCHAT_API_KEY")) != ""
 	for _, f := range []struct {
 		name string

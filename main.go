@@ -27,7 +27,9 @@ import (
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
 
+	"github.com/cometchat-exporter/cometchat-exporter/check"
 	"github.com/cometchat-exporter/cometchat-exporter/collector"
+	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
 	"github.com/cometchat-exporter/cometchat-exporter/config"
 	"github.com/cometchat-exporter/cometchat-exporter/fleet"
@@ -39,7 +41,7 @@ const exporterName = "cometchat_exporter"
 // defaultAddress is the exporter's default port.
 const defaultAddress = ":9877"
 
-func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func init() {
 	// make build sets the version with -ldflags; go install sets the
@@ -56,7 +58,7 @@ func init() {
 // listeners (bound before any polling, so that a port in use stops
 // start-up at once), the apps, their pollers, the HTTP servers, and the
 // signal loop.
-func run(args []string, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	o, err := parseFlags(args, stderr, os.Getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: error: %v\n", exporterName, err)
@@ -67,6 +69,9 @@ func run(args []string, stderr io.Writer) int {
 	level.Info(logger).Log("msg", "Build context", "build_context", version.BuildContext())
 	if err := o.check(); err != nil {
 		return fail(logger, err)
+	}
+	if o.command == "check" {
+		return runCheck(o, logger, stdout)
 	}
 	metricsListeners, err := bind(o.toolkit, "--web.listen-address", "--web.config.file")
 	if err != nil {
@@ -129,6 +134,28 @@ func run(args []string, stderr io.Writer) int {
 		cancel()
 		pollers.Stop()
 	})
+}
+
+// runCheck is the check command: the configured apps (all of them, not
+// only this shard's) read once, a report on stdout, exit 0 only when
+// every app will be counted correctly.
+func runCheck(o *options, logger log.Logger, stdout io.Writer) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src, err := appSource(ctx, o, logger)
+	if err != nil {
+		return fail(logger, err)
+	}
+	apps, err := src.load()
+	if err != nil {
+		return fail(logger, err)
+	}
+	settings := fleet.Settings{Timeout: o.timeout, UserAgent: exporterName + "/" + version.Version}
+	client := func(a config.App) (*cometchat.Client, error) { return cometchat.New(fleet.ClientConfig(a, settings)) }
+	if !check.Run(ctx, apps, client, stdout) {
+		return 1
+	}
+	return 0
 }
 
 // source is where the apps come from: the demo's simulated API, a config

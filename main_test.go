@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -721,4 +722,34 @@ func TestLandingPage(t *testing.T) {
 	assert.Contains(t, page, `<td class="down">down</td><td>never</td>`)
 	assert.Contains(t, page, "no: a restart starts over (--state.file)")
 	assertNoKey(t, page)
+}
+
+// cometchat_exporter check: a report on stdout, exit 0 only when every
+// app will be counted, the key never shown.
+func TestCheckCommand(t *testing.T) {
+	fake, base := fakeAPI(t)
+	fake.Put(e2eCall("one", time.Minute, "ended"))
+	run := func() (string, int) {
+		cmd := exec.Command(binary, "check", "--cometchat.app-id=e2e", "--cometchat.base-url="+base)
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, keyEnv...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		assertNoKey(t, stdout.String(), stderr.String())
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return stdout.String(), exit.ExitCode()
+		}
+		require.NoError(t, err)
+		return stdout.String(), 0
+	}
+	out, code := run()
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, out, "ok    get call: one is ended")
+	assert.Contains(t, out, "result: the exporter will count these apps correctly")
+
+	fake.Revoke(cometchat.CodeAPIKeyNotFound)
+	out, code = run()
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, "FAIL  list calls:")
 }

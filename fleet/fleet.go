@@ -146,10 +146,13 @@ func Identity(a config.App) string {
 	return fmt.Sprintf("app_id=%s base_url=%s on_behalf_of=%s", a.AppID, a.BaseURL, a.OnBehalfOf)
 }
 
-func (f *Fleet) apiConfig(a config.App) cometchat.Config {
+func (f *Fleet) apiConfig(a config.App) cometchat.Config { return ClientConfig(a, f.s) }
+
+// ClientConfig is the API client configuration of an app.
+func ClientConfig(a config.App, s Settings) cometchat.Config {
 	c := cometchat.Config{
 		BaseURL: a.BaseURL, APIKey: a.APIKey, OnBehalfOf: a.OnBehalfOf,
-		Timeout: f.s.Timeout, MaxRequestsPerMinute: f.s.MaxRequestsPerMinute, UserAgent: f.s.UserAgent,
+		Timeout: s.Timeout, MaxRequestsPerMinute: s.MaxRequestsPerMinute, UserAgent: s.UserAgent,
 	}
 	if a.CAFile != "" {
 		// Checked when the configuration was loaded; read again here so
