@@ -83,8 +83,9 @@ bench:
 demo:
 	$(GO) run . --demo
 
+# The image, tagged with the version and latest (the README runs :latest).
 docker:
-	docker build -t cometchat-exporter:$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) -t cometchat-exporter:$(VERSION) -t cometchat-exporter:latest .
 
 clean:
 	rm -f $(BINARY)

@@ -17,7 +17,7 @@ import (
 type composeFile struct {
 	Services map[string]struct {
 		Image   string   `yaml:"image"`
-		Command []string `yaml:"command"`
+		Command any      `yaml:"command"`
 		Volumes []string `yaml:"volumes"`
 	} `yaml:"services"`
 }
@@ -51,7 +51,16 @@ func TestComposeQuickstart(t *testing.T) {
 	require.Contains(t, c.Services, "exporter")
 	require.Contains(t, c.Services, "prometheus")
 	require.Contains(t, c.Services, "grafana")
-	assert.Equal(t, []string{"${COMETCHAT_EXPORTER_ARGS:---demo}"}, c.Services["exporter"].Command, "--demo by default")
+	// A string, which compose splits into words: a list would pass all the
+	// arguments of the env file as one.
+	assert.Equal(t, "${COMETCHAT_EXPORTER_ARGS:---demo}", c.Services["exporter"].Command, "--demo by default")
+	assert.Contains(t, c.Services["exporter"].Volumes, "state:/var/lib/cometchat-exporter", "the state on a named volume")
+	var top struct {
+		Volumes map[string]any `yaml:"volumes"`
+	}
+	readYAML(t, "compose/compose.yaml", &top)
+	assert.Contains(t, top.Volumes, "state")
+
 	pinned := regexp.MustCompile(`^[a-z0-9./-]+:v?[0-9]+\.[0-9]+\.[0-9]+$`)
 	for _, s := range []string{"prometheus", "grafana"} {
 		assert.Regexp(t, pinned, c.Services[s].Image, "%s image pinned to a version", s)
@@ -150,4 +159,50 @@ func TestSystemdUnit(t *testing.T) {
 	start := strings.Join(strings.Fields(strings.Join(set["ExecStart"], " ")), " ")
 	assert.Contains(t, start, "--state.file=${STATE_DIRECTORY}/state.json")
 	assert.Contains(t, start, "--cometchat.api-key-file=${CREDENTIALS_DIRECTORY}/api-key")
+}
+
+// systemd-analyze verify accepts the unit without a word: an unknown or
+// misspelt directive is only a warning there, so any output fails.
+func TestSystemdUnitVerifies(t *testing.T) {
+	analyze := tool(t, "systemd-analyze")
+	b, err := os.ReadFile("systemd/cometchat-exporter.service")
+	require.NoError(t, err)
+	// verify checks that ExecStart's binary exists: point it at one.
+	bin := filepath.Join(t.TempDir(), "cometchat_exporter")
+	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755))
+	unit := filepath.Join(t.TempDir(), "cometchat-exporter.service")
+	require.NoError(t, os.WriteFile(unit, []byte(strings.ReplaceAll(string(b), "/usr/local/bin/cometchat_exporter", bin)), 0o644))
+	out, err := exec.Command(analyze, "verify", "--man=no", unit).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Empty(t, strings.TrimSpace(string(out)))
+
+	// The check can fail: a misspelt directive is reported.
+	bad := filepath.Join(t.TempDir(), "bad.service")
+	require.NoError(t, os.WriteFile(bad, []byte(strings.Replace(strings.ReplaceAll(string(b), "/usr/local/bin/cometchat_exporter", bin), "ProtectSystem=", "ProtectSystm=", 1)), 0o644))
+	out, _ = exec.Command(analyze, "verify", "--man=no", bad).CombinedOutput()
+	assert.Contains(t, string(out), "Unknown key 'ProtectSystm'")
+}
+
+// The example env file's arguments, split into words as compose splits a
+// string command, all parse (--version exits 0 only if every flag before
+// it does), and keep the state on the compose volume.
+func TestComposeArgs(t *testing.T) {
+	env := map[string]string{}
+	b, err := os.ReadFile("compose/real-app.env.example")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			env[k] = v
+		}
+	}
+	args := strings.Fields(env["COMETCHAT_EXPORTER_ARGS"])
+	require.Greater(t, len(args), 1)
+	assert.Contains(t, args, "--state.file=/var/lib/cometchat-exporter/state.json")
+	bin := filepath.Join(t.TempDir(), "cometchat_exporter")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = ".." // the exporter's own module
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	out, err = exec.Command(bin, append(args, "--version")...).CombinedOutput()
+	require.NoError(t, err, "the env file's arguments: %s", out)
 }
