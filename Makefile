@@ -4,8 +4,10 @@ BINARY   ?= cometchat_exporter
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BRANCH   ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+# The version without a leading v, as the Prometheus exporters print it.
+VERSION_NUM := $(patsubst v%,%,$(VERSION))
 LDFLAGS  := -s -w \
-	-X github.com/prometheus/common/version.Version=$(VERSION) \
+	-X github.com/prometheus/common/version.Version=$(VERSION_NUM) \
 	-X github.com/prometheus/common/version.Revision=$(REVISION) \
 	-X github.com/prometheus/common/version.Branch=$(BRANCH) \
 	-X github.com/prometheus/common/version.BuildUser=$(shell whoami)@$(shell hostname) \
@@ -21,7 +23,7 @@ PROMETHEUS3_DIR := $(TOOLS)/prometheus-$(PROMETHEUS3)
 HELM     ?= v3.22.0
 HELM_DIR := $(TOOLS)/helm-$(HELM)
 
-.PHONY: all build test lint fuzz bench demo docker clean prometheus3 prometheus3-dir helm helm-dir
+.PHONY: all build test lint fuzz bench demo docker clean prometheus3 prometheus3-dir helm helm-dir release
 
 all: lint test build
 
@@ -82,6 +84,26 @@ bench:
 
 demo:
 	$(GO) run . --demo
+
+# Release archives laid out as promu (the Prometheus projects' build tool)
+# lays them out: NAME-VERSION.OS-ARCH.tar.gz holding a directory of that
+# name with the binary and README.md, and sha256sums.txt beside them. The
+# version comes from the git tag (VERSION=v1.2.3 -> 1.2.3).
+PLATFORMS ?= linux/amd64 linux/arm64 linux/armv7 darwin/amd64 darwin/arm64 windows/amd64 freebsd/amd64
+DIST      ?= .tarballs
+release:
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	set -e; for p in $(PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; arm=; \
+	  case $$arch in armv*) arm=$${arch#armv}; arch=arm;; esac; \
+	  name=$(BINARY)-$(VERSION_NUM).$$os-$$arch$${arm:+v$$arm}; ext=; \
+	  if [ $$os = windows ]; then ext=.exe; fi; \
+	  mkdir -p $(DIST)/$$name; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=$$arm $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/$$name/$(BINARY)$$ext .; \
+	  cp README.md $(DIST)/$$name/; \
+	  tar -C $(DIST) -czf $(DIST)/$$name.tar.gz $$name; rm -rf $(DIST)/$$name; \
+	done
+	cd $(DIST) && sha256sum *.tar.gz > sha256sums.txt
 
 # The image, tagged with the version and latest (the README runs :latest).
 docker:
