@@ -113,6 +113,17 @@ func render(t *testing.T, values ...string) objects {
 	for _, v := range values {
 		args = append(args, "--set", v)
 	}
+	return renderArgs(t, args)
+}
+
+// renderFile renders the chart with a values file.
+func renderFile(t *testing.T, file string) objects {
+	t.Helper()
+	return renderArgs(t, []string{"template", "rel", chart, "--namespace", "monitoring", "-f", file})
+}
+
+func renderArgs(t *testing.T, args []string) objects {
+	t.Helper()
 	out, err := helm(t, args...)
 	require.NoError(t, err, "%s", out)
 	var o objects
@@ -368,4 +379,24 @@ func TestChartNotes(t *testing.T) {
 	out = notes("dashboards.enabled=true", "serviceMonitor.enabled=true")
 	assert.Contains(t, out, "Dashboards: the ConfigMap rel-cometchat-exporter-dashboards, labelled for Grafana's sidecar (grafana_dashboard: \"1\")")
 	assert.Contains(t, out, "Scraping:  the ServiceMonitor rel-cometchat-exporter")
+}
+
+// Every values file the chart ships (ci/, as helm's chart-testing reads
+// it) renders objects that decode strictly into the upstream API types,
+// and passes helm lint.
+func TestChartShippedValues(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(chart, "ci", "*-values.yaml"))
+	require.NoError(t, err)
+	require.Len(t, files, 2)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			out, err := helm(t, "lint", "--strict", chart, "-f", f)
+			require.NoError(t, err, "%s", out)
+			o := renderFile(t, f)
+			n := len(o.deployments) + len(o.statefulSets)
+			require.Equal(t, 1, n, "one workload")
+			assert.NotEmpty(t, o.services)
+			assert.NotEmpty(t, o.monitors)
+		})
+	}
 }
