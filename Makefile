@@ -23,7 +23,17 @@ PROMETHEUS3_DIR := $(TOOLS)/prometheus-$(PROMETHEUS3)
 HELM     ?= v3.22.0
 HELM_DIR := $(TOOLS)/helm-$(HELM)
 
-.PHONY: all build test lint fuzz bench demo docker clean prometheus3 prometheus3-dir helm helm-dir release
+.PHONY: all build test lint fuzz bench demo docker clean prometheus3 prometheus3-dir helm helm-dir release kube-test
+
+# The chart applied to a real kube-apiserver (etcd from Debian's etcd-server
+# on PATH): kube-apiserver built from the k8s.io/kubernetes module and the
+# Prometheus Operator's CRDs generated from its API types, both cached in
+# TOOLS (about 15 minutes once). Not part of make test: see README.
+KUBE     ?= v1.37.2
+KUBE_DIR := $(TOOLS)/kube-$(KUBE)
+OPERATOR ?= v0.95.2
+CRDS_DIR := $(TOOLS)/crds-$(OPERATOR)
+DEPLOY_SKIPS := set COMETCHAT_KUBE_TEST=1 (make kube-test) to apply the chart to a kube-apiserver
 
 all: lint test build
 
@@ -39,7 +49,7 @@ build:
 test: lint
 	$(GO) build -o .build/testsum ./internal/testsum
 	$(GO) test -race -count=1 -json ./... | .build/testsum
-	cd deploy && $(GO) test -count=1 -json ./... | ../.build/testsum
+	cd deploy && $(GO) test -count=1 -json ./... | ../.build/testsum -allow "$(DEPLOY_SKIPS)"
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -84,6 +94,12 @@ bench:
 
 demo:
 	$(GO) run . --demo
+
+kube-test: helm
+	deploy/kube/build-apiserver.sh $(KUBE) $(KUBE_DIR)
+	deploy/kube/crds.sh $(OPERATOR) $(CRDS_DIR)
+	cd deploy && PATH="$$PATH:$(KUBE_DIR):$(HELM_DIR)" CI=true COMETCHAT_KUBE_TEST=1 COMETCHAT_CRDS_DIR=$(CRDS_DIR)/crds \
+	  $(GO) test -count=1 -run TestChartOnAPIServer -v ./...
 
 # Release archives laid out as promu (the Prometheus projects' build tool)
 # lays them out: NAME-VERSION.OS-ARCH.tar.gz holding a directory of that
