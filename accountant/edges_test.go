@@ -2,6 +2,7 @@ package accountant
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -716,4 +717,58 @@ func TestCreatedTimestampAndExemplars(t *testing.T) {
 	h.start(func(c *Config) { withState(c); c.Identity = "app-2" })
 	assert.Equal(t, h.now.Unix(), h.p.Snapshot().Started.Unix(), "another identity starts counting anew")
 	assert.Empty(t, h.p.Snapshot().Exemplars)
+}
+
+// Without a state file nothing is ever written, so the ledger's record of
+// what changed since the last write must not grow with every call counted
+// (it did: about 70 B per call, for ever).
+func TestNoStateFileKeepsNoRecordOfChanges(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	h.poll()
+	for i := range 200 {
+		h.now = h.now.Add(time.Second)
+		h.put(call(fmt.Sprintf("c%d", i), int64(90+i), "ended"))
+		if i%20 == 19 {
+			h.poll()
+		}
+	}
+	require.Equal(t, uint64(200), h.sums().Calls["ended"])
+	c := h.p.ledger.changes
+	assert.Zero(t, len(c.done)+len(c.tracked)+len(c.undated)+len(c.totals), "changes kept without a state file")
+}
+
+// While state writes fail, the record of changes does not grow either:
+// the next write that succeeds is a whole snapshot, and a restart after it
+// continues from every call counted meanwhile.
+func TestFailingWritesKeepNoRecordOfChanges(t *testing.T) {
+	h := newHarness(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	failing := true
+	h.start(func(c *Config) { c.StateFile = state })
+	h.p.store.fault = func() error {
+		if failing {
+			return errors.New("disk full")
+		}
+		return nil
+	}
+	h.poll()
+	for i := range 200 {
+		h.now = h.now.Add(time.Second)
+		h.put(call(fmt.Sprintf("c%d", i), int64(90+i), "ended"))
+		if i%20 == 19 {
+			h.p.Poll(context.Background())
+		}
+	}
+	c := h.p.ledger.changes
+	assert.Zero(t, len(c.done)+len(c.tracked)+len(c.undated)+len(c.totals), "changes kept while writes fail")
+	assert.Zero(t, h.sums().Calls["ended"], "nothing published while nothing is saved")
+
+	failing = false
+	h.now = h.now.Add(time.Second)
+	h.poll()
+	assert.Equal(t, uint64(200), h.sums().Calls["ended"], "published once saved")
+	h.start(func(c *Config) { c.StateFile = state })
+	h.poll()
+	assert.Equal(t, uint64(200), h.sums().Calls["ended"], "a restart continues from the snapshot")
 }

@@ -337,6 +337,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 func (p *Poller) persist() {
 	if p.store == nil {
 		p.persisted = p.ledger.counters()
+		p.ledger.clearChanges() // nothing is written: what changed is of no use, and would grow for ever
 		return
 	}
 	if err := p.store.save(p.ledger, p.cfg.Now()); err != nil {

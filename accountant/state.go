@@ -531,12 +531,20 @@ func journalLine(rec *journalRecord) ([]byte, error) {
 }
 
 // save persists the ledger's changes: a journal record, or a snapshot when
-// one is due. On success the ledger's changes are cleared; on failure they
-// are kept, so the next save carries them.
-func (s *store) save(l *Ledger, now time.Time) error {
+// one is due. On success the ledger's changes are cleared. On failure the
+// next save writes a whole snapshot, which needs no record of changes: they
+// are cleared too, so that a disk full for days holds no more memory than
+// a disk that works.
+func (s *store) save(l *Ledger, now time.Time) (err error) {
 	if !l.Changed() && !s.needSnapshot {
 		return nil
 	}
+	defer func() {
+		if err != nil {
+			s.needSnapshot = true
+			l.clearChanges()
+		}
+	}()
 	if s.fault != nil {
 		if err := s.fault(); err != nil {
 			s.needSnapshot = true
