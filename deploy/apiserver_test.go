@@ -58,7 +58,7 @@ func TestChartOnAPIServer(t *testing.T) {
 		"--secure-port="+port, "--cert-dir="+filepath.Join(dir, "certs"), "--token-auth-file="+tokens,
 		"--authorization-mode=AlwaysAllow", "--service-account-issuer=https://kubernetes.default.svc",
 		"--service-account-key-file="+saKey, "--service-account-signing-key-file="+saKey,
-		"--service-cluster-ip-range=10.96.0.0/16")
+		"--service-cluster-ip-range=10.96.0.0/16", "--endpoint-reconciler-type=none")
 
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // its own self-signed serving certificate, on loopback
@@ -136,12 +136,16 @@ func TestChartOnAPIServer(t *testing.T) {
 		assert.True(t, kinds[k], "a %s was applied", k)
 	}
 
-	// The check can fail: a field the API does not have is refused.
-	bad := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: strict-check\n  namespace: monitoring\ndata: {a: b}\nsurprise: 1\n"
-	code, body = do("PATCH", "/api/v1/namespaces/monitoring/configmaps/strict-check?fieldManager=chart-test&fieldValidation=Strict",
-		"application/apply-patch+yaml", []byte(bad))
-	assert.Equal(t, 400, code, body)
-	assert.Contains(t, body, `unknown field \"surprise\"`)
+	// The check can fail: a field the API does not have is refused, at the
+	// top or deep in a spec.
+	for name, doc := range map[string]string{
+		"top":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: strict-top\n  namespace: monitoring\ndata: {a: b}\nsurprise: 1\n",
+		"deep": "apiVersion: v1\nkind: Service\nmetadata:\n  name: strict-deep\n  namespace: monitoring\nspec:\n  ports: [{port: 80, surprise: 1}]\n",
+	} {
+		code, body := apply([]byte(doc))
+		assert.GreaterOrEqual(t, code, 400, "%s: %s", name, body)
+		assert.Regexp(t, `unknown field|field not declared in schema`, body, name)
+	}
 }
 
 // resourcePath is the API path of a namespaced object of the chart's
