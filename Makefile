@@ -123,7 +123,7 @@ release:
 
 # The image, tagged with the version and latest (the README runs :latest).
 docker:
-	docker build --build-arg VERSION=$(VERSION) -t cometchat-exporter:$(VERSION) -t cometchat-exporter:latest .
+	docker build --build-arg VERSION=$(VERSION_NUM) -t cometchat-exporter:$(VERSION) -t cometchat-exporter:latest .
 
 clean:
 	rm -f $(BINARY)

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -55,4 +56,27 @@ func TestReleaseArchives(t *testing.T) {
 	out, err = exec.Command(filepath.Join(bin, "cometchat-exporter"), "--version").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "cometchat_exporter, version ")
+}
+
+// The image the README runs is one that make docker tags, and make docker
+// builds with the version as its VERSION build argument.
+func TestReadmeRunsTheImageMakeDockerBuilds(t *testing.T) {
+	mk, err := os.ReadFile("Makefile")
+	require.NoError(t, err)
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	_, target, ok := strings.Cut(string(mk), "\ndocker:\n")
+	require.True(t, ok, "a docker target")
+	recipe, _, _ := strings.Cut(target, "\n\n")
+	assert.Contains(t, recipe, "--build-arg VERSION=$(VERSION_NUM)", "the version as the binaries print it")
+	assert.Contains(t, recipe, "-t cometchat-exporter:latest")
+	runs := regexp.MustCompile(`(?m)^\s*(cometchat-exporter:\S+)`).FindAllStringSubmatch(string(readme), -1)
+	require.NotEmpty(t, runs, "the README's docker run names an image")
+	for _, r := range runs {
+		assert.Contains(t, recipe, "-t "+r[1], "make docker tags %s", r[1])
+	}
+	df, err := os.ReadFile("Dockerfile")
+	require.NoError(t, err)
+	assert.Contains(t, string(df), "ARG VERSION=")
+	assert.Contains(t, string(df), "version.Version=${VERSION}")
 }
