@@ -13,6 +13,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/cometchat-exporter/cometchat-exporter/billing"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
 	"github.com/cometchat-exporter/cometchat-exporter/config"
@@ -50,7 +51,14 @@ func startDemo(ctx context.Context, logger log.Logger, rate, speed float64, ever
 	if err := cometchat.CheckBaseURL(base, false); err != nil {
 		return config.App{}, nil, err
 	}
-	return config.App{Name: "demo", AppID: "demo", BaseURL: base, APIKey: key, PollInterval: every, Backfill: backfill}, traffic, nil
+	// A billing period that began ten days ago (the 1st of this month when
+	// that day is past the 28th), with a plan, so that the usage moves.
+	day := now.AddDate(0, 0, -10).Day()
+	if day > 28 {
+		day = 1
+	}
+	plan := billing.Plan{Day: day, Zone: "UTC", Minutes: billing.MinutesCall, IncludedAudio: 20000, IncludedVideo: 5000}
+	return config.App{Name: "demo", AppID: "demo", BaseURL: base, APIKey: key, PollInterval: every, Backfill: backfill, Billing: plan}, traffic, nil
 }
 
 // demoWebhooks serves the webhook handler on a loopback port of its own

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/cometchat-exporter/cometchat-exporter/accountant"
+	"github.com/cometchat-exporter/cometchat-exporter/billing"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
 	"github.com/cometchat-exporter/cometchat-exporter/config"
 	"github.com/cometchat-exporter/cometchat-exporter/webhook"
@@ -24,6 +25,7 @@ import (
 type options struct {
 	appID, region, baseURL, keyFile, onBehalfOf string
 	caFile, command                             string // command: run or check
+	billing                                     billing.Settings
 	interval, backfill, timeout, overlap        time.Duration
 	intervalSet                                 bool
 	budget, capacity                            int
@@ -67,6 +69,12 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 	intFlag(app, "cometchat.max-requests-per-minute", "Client-side request budget per app, per minute (0: none); bursts may use a quarter of it at once. CometChat allows 20,000/min per app.", "2000", "1000", &o.budget)
 	durationFlag(app, "cometchat.overlap", "How far behind the newest call seen each poll re-reads, to catch calls listed late (later ones are found through the list total).", "2m", "5m", &o.overlap)
 	intFlag(app, "cometchat.dedupe-capacity", "Session ids of counted calls kept per app to count each call once.", "50000", "100000", &o.capacity)
+	str("billing.day", "Day of the month (1-28) the billing period starts, at midnight in --billing.time-zone; setting any --billing flag keeps the period's minutes (default 1).").StringVar(&o.billing.Day)
+	str("billing.time-zone", "IANA time zone of the billing period's boundaries, e.g. Europe/Berlin (default UTC).").StringVar(&o.billing.Zone)
+	str("billing.minutes", "Which minutes count toward the plan: call (totalAudioMinutes and totalVideoMinutes, the default) or participant (summed over participants).").StringVar(&o.billing.Minutes)
+	str("billing.included-audio-minutes", "Audio minutes the plan includes per period.").StringVar(&o.billing.IncludedAudio)
+	str("billing.included-video-minutes", "Video minutes the plan includes per period.").StringVar(&o.billing.IncludedVideo)
+	str("billing.included-minutes", "Minutes the plan includes per period in a pool shared by audio and video.").StringVar(&o.billing.IncludedTotal)
 	app.Flag("cometchat.allow-insecure-http", "Allow a plain-http base URL to a non-loopback host (the key travels in clear).").BoolVar(&o.insecure)
 	str("config.file", "YAML file listing several apps; replaces the single-app flags.").StringVar(&o.configFile)
 	str("config.shard", "INDEX/COUNT: poll only the apps of --config.file whose name hashes to INDEX, for sharding apps over COUNT replicas.").StringVar(&o.shard)
@@ -106,6 +114,7 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 		{"COMETCHAT_API_KEY", o.keyEnvSet},
 		{"--cometchat.on-behalf-of", o.onBehalfOf != ""},
 		{"--cometchat.ca-file (or COMETCHAT_CA_FILE)", o.caFile != ""},
+		{"--billing.* (billing_day, billing_time_zone, billing_minutes, included_*_minutes in the file)", o.billing != billing.Settings{}},
 	} {
 		if f.set {
 			o.singleAppFlagsUsed = append(o.singleAppFlagsUsed, f.name)

@@ -188,7 +188,7 @@ func appSource(ctx context.Context, o *options, logger log.Logger) (source, erro
 	}
 	return source{load: func() ([]config.App, error) {
 		a, err := config.FromFlags(config.Flags{AppID: o.appID, Region: o.region, BaseURL: o.baseURL,
-			APIKeyFile: o.keyFile, APIKeyEnv: o.getenv("COMETCHAT_API_KEY"), OnBehalfOf: o.onBehalfOf, CAFile: o.caFile,
+			APIKeyFile: o.keyFile, APIKeyEnv: o.getenv("COMETCHAT_API_KEY"), OnBehalfOf: o.onBehalfOf, CAFile: o.caFile, Billing: o.billing,
 			PollInterval: o.interval, Backfill: o.backfill, AllowInsecure: o.insecure})
 		return []config.App{a}, err
 	}}, nil

@@ -514,6 +514,16 @@ func TestDemoShowsCallsWithin30Seconds(t *testing.T) {
 	}, "demo calls counted")
 	_, m := e.metrics()
 	assert.Equal(t, 1.0, m.sum("cometchat_up", map[string]string{"app": "demo"}))
+
+	// A billing period begun ten days ago, with a plan: the usage moves.
+	assert.Equal(t, 25000.0, m.sum("cometchat_plan_included_minutes", map[string]string{"app": "demo"}))
+	start := m.sum("cometchat_billing_period_start_timestamp_seconds", nil)
+	assert.True(t, start >= float64(time.Now().Add(-11*24*time.Hour).Unix()) && start <= float64(time.Now().Unix()),
+		"begun within the last eleven days (ten, or the 1st of this month)")
+	eventually(t, 60*time.Second, func() bool {
+		_, m := e.metrics()
+		return m.sum("cometchat_billing_period_minutes", map[string]string{"kind": "total"}) > 0
+	}, "billing minutes counted")
 }
 
 // TestDemoMisbehavingCountsAnomalies: --demo.misbehave makes the simulated

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cometchat-exporter/cometchat-exporter/billing"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
 )
 
@@ -155,6 +156,8 @@ type Ledger struct {
 
 	ledgerScalars
 	changes changes
+	// plan is the app's billing plan (configuration, not state).
+	plan billing.Plan
 }
 
 // ledgerScalars are the ledger's single values, persisted as one block.
@@ -210,6 +213,48 @@ type ledgerScalars struct {
 	// sessionId, or listed late below the floor), each once: the estimate
 	// of missing calls takes them as found (see accounted).
 	Uncountable uint64 `json:"uncountable,omitempty"`
+	// Billing is the current billing period's usage (with a plan).
+	Billing BillingPeriod `json:"billing,omitempty"`
+}
+
+// BillingPeriod is the minutes of the calls that ended in one billing
+// period, both figures (see Totals), in seconds.
+type BillingPeriod struct {
+	// Start is the period's start (Unix seconds); 0 before the first.
+	Start                                            int64   `json:"start,omitempty"`
+	AudioSeconds, VideoSeconds                       float64 `json:",omitempty"`
+	ParticipantAudioSeconds, ParticipantVideoSeconds float64 `json:",omitempty"`
+}
+
+// rollBilling starts the period holding now if it is newer than the
+// current one; a clock set back never reopens an older one.
+func (l *Ledger) rollBilling(now time.Time) {
+	if !l.plan.Enabled() {
+		return
+	}
+	if start, _ := l.plan.Period(now); start.Unix() > l.Billing.Start {
+		l.Billing = BillingPeriod{Start: start.Unix()}
+	}
+}
+
+// bill adds a call's minutes to the period in which it ended. A call that
+// ended in a period already closed (counted late, after the rollover) is
+// not added: that period's figure was final when it closed.
+func (l *Ledger) bill(endedAt int64, b BillingPeriod) {
+	if !l.plan.Enabled() {
+		return
+	}
+	start, _ := l.plan.Period(time.Unix(endedAt, 0))
+	switch s := start.Unix(); {
+	case s > l.Billing.Start:
+		l.Billing = BillingPeriod{Start: s}
+	case s < l.Billing.Start:
+		return
+	}
+	l.Billing.AudioSeconds += b.AudioSeconds
+	l.Billing.VideoSeconds += b.VideoSeconds
+	l.Billing.ParticipantAudioSeconds += b.ParticipantAudioSeconds
+	l.Billing.ParticipantVideoSeconds += b.ParticipantVideoSeconds
 }
 
 // accounted is every list entry the estimate of missing calls takes as
@@ -487,6 +532,17 @@ func (l *Ledger) count(c *cometchat.Call, status string, ts int64, at time.Time)
 		}
 	}
 	t.Calls[status]++
+	before := BillingPeriod{AudioSeconds: t.AudioSeconds, VideoSeconds: t.VideoSeconds,
+		ParticipantAudioSeconds: t.ParticipantAudioSeconds, ParticipantVideoSeconds: t.ParticipantVideoSeconds}
+	defer func() {
+		ended := c.EndedAt
+		if ended <= 0 {
+			ended = ts
+		}
+		l.bill(ended, BillingPeriod{AudioSeconds: t.AudioSeconds - before.AudioSeconds, VideoSeconds: t.VideoSeconds - before.VideoSeconds,
+			ParticipantAudioSeconds: t.ParticipantAudioSeconds - before.ParticipantAudioSeconds,
+			ParticipantVideoSeconds: t.ParticipantVideoSeconds - before.ParticipantVideoSeconds})
+	}()
 	add(&t.AudioSeconds, c.AudioMinutes)
 	add(&t.VideoSeconds, c.VideoMinutes)
 	for _, p := range c.Participants {

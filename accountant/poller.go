@@ -13,6 +13,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/cometchat-exporter/cometchat-exporter/billing"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
 )
 
@@ -32,6 +33,8 @@ type Config struct {
 	// Overlap: each poll re-reads calls initiated up to this long before the
 	// newest call the previous polls saw, to catch calls listed late.
 	Overlap time.Duration
+	// Billing is the app's billing period and plan (zero: none).
+	Billing billing.Plan
 	// Backfill counts, at the first poll, final calls initiated within this
 	// window before start. Zero counts no history.
 	Backfill time.Duration
@@ -148,6 +151,7 @@ func NewPoller(cfg Config) (*Poller, error) {
 	cfg.Logger = log.With(cfg.Logger, "app", cfg.App)
 	p := &Poller{cfg: cfg, ledger: NewLedger(), stats: newAPIStats(), statsStarted: cfg.Now(), ready: make(chan struct{}),
 		hints: make(chan Hint, maxHintsQueued)}
+	p.ledger.plan = cfg.Billing
 	api := cfg.API
 	next := api.Observe
 	api.Observe = func(info cometchat.RequestInfo) {
@@ -190,6 +194,7 @@ func (p *Poller) open() error {
 		return err
 	}
 	p.store, p.ledger, p.stateRecovered = s, l, recovered
+	p.ledger.plan = p.cfg.Billing
 	return nil
 }
 
@@ -234,6 +239,7 @@ func (p *Poller) Adopt() {
 		}
 	} else {
 		p.ledger, p.store, p.persisted = r.ledger, r.store, r.persisted
+		p.ledger.plan = p.cfg.Billing
 		p.statusFilterIgnored, p.stateRecovered = r.statusFilterIgnored, r.stateRecovered
 		p.stats, p.writeFailures, p.statsStarted = r.stats, r.writeFailures, r.statsStarted
 		p.up, p.lastSuccess, p.lastSweep = r.up, r.lastSuccess, r.lastSweep
@@ -308,6 +314,7 @@ func (p *Poller) waitForPoll(ctx context.Context, next time.Time) bool {
 func (p *Poller) Poll(ctx context.Context) error {
 	p.poll++
 	start := time.Now()
+	p.ledger.rollBilling(p.cfg.Now())
 	err := p.scan(ctx)
 	interrupted := ctx.Err() != nil
 	level.Debug(p.cfg.Logger).Log("msg", "Poll done", "poll", p.poll, "ok", err == nil, "interrupted", interrupted,

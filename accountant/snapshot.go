@@ -1,6 +1,10 @@
 package accountant
 
-import "time"
+import (
+	"time"
+
+	"github.com/cometchat-exporter/cometchat-exporter/billing"
+)
 
 // Active counts calls in progress with one label set.
 type Active struct {
@@ -48,6 +52,10 @@ type Snapshot struct {
 	StateRecovered bool
 	// State is set when the app persists to a state file.
 	State *StateStats
+	// Plan is the app's billing plan, nil without one; Billing the
+	// current period's usage as last persisted.
+	Plan    *billing.Plan
+	Billing BillingPeriod
 }
 
 // StateStats describe the state file's writes.
@@ -70,11 +78,12 @@ type counters struct {
 	seen      uint64
 	exemplars map[Labels]*Exemplars
 	started   int64
+	billing   BillingPeriod
 }
 
 func (l *Ledger) counters() counters {
 	c := counters{totals: make(map[Labels]*Totals, len(l.totals)), abandoned: l.Abandoned, seen: l.Learned,
-		exemplars: make(map[Labels]*Exemplars, len(l.exemplars)), started: l.Started}
+		exemplars: make(map[Labels]*Exemplars, len(l.exemplars)), started: l.Started, billing: l.Billing}
 	for k, t := range l.totals {
 		c.totals[k] = t.clone()
 	}
@@ -96,6 +105,9 @@ func (l *Ledger) snapshot(app string, c counters) *Snapshot {
 		Exemplars: c.exemplars,
 		Active:    map[Labels]Active{},
 		Tracked:   len(l.tracked),
+	}
+	if l.plan.Enabled() {
+		s.Plan, s.Billing = &l.plan, c.billing
 	}
 	if c.started > 0 {
 		s.Started = time.Unix(c.started, 0)

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cometchat-exporter/cometchat-exporter/accountant"
+	"github.com/cometchat-exporter/cometchat-exporter/billing"
 )
 
 var callLabels = []string{"app", "call_type", "mode", "receiver_type"}
@@ -69,6 +70,14 @@ var (
 		"List pages that kept failing and were read around; a sweep reads them again with backoff.", []string{"app"}, nil)
 	recoveredDesc = prometheus.NewDesc("cometchat_exporter_state_recovered",
 		"1 if the state file was unusable at start, was moved aside, and counting started fresh.", []string{"app"}, nil)
+	billingMinutesDesc = prometheus.NewDesc("cometchat_billing_period_minutes",
+		"Minutes of the calls that ended in the current billing period, by kind (audio, video, total), as billing_minutes chooses (call-level or participant-summed); with a billing plan only.", []string{"app", "kind"}, nil)
+	billingStartDesc = prometheus.NewDesc("cometchat_billing_period_start_timestamp_seconds",
+		"Start of the current billing period (billing_day at midnight in billing_time_zone).", []string{"app"}, nil)
+	billingEndDesc = prometheus.NewDesc("cometchat_billing_period_end_timestamp_seconds",
+		"End of the current billing period: the start of the next.", []string{"app"}, nil)
+	planIncludedDesc = prometheus.NewDesc("cometchat_plan_included_minutes",
+		"Minutes the plan includes per billing period, by kind (audio, video, or total for a shared pool); only the kinds configured.", []string{"app", "kind"}, nil)
 	statePersistedDesc = prometheus.NewDesc("cometchat_exporter_state_persisted",
 		"1 if the app's counts persist across restarts: a state file is set (--state.file) and its last write, if any, succeeded; 0 without one, or while writes fail.", []string{"app"}, nil)
 	stateWriteDesc = prometheus.NewDesc("cometchat_exporter_state_last_write_success_timestamp_seconds",
@@ -107,6 +116,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		activeDesc, activeParticipantsDesc, upDesc, lastPollDesc, intervalDesc, trackedDesc, abandonedDesc, recoveredDesc,
 		seenDesc, listedDesc, anomaliesDesc, pagesSkippedDesc,
 		statePersistedDesc, stateWriteDesc, stateFailuresDesc, stateBytesDesc,
+		billingMinutesDesc, billingStartDesc, billingEndDesc, planIncludedDesc,
 		requestsDesc, errorsDesc, latencyDesc} {
 		ch <- d
 	}
@@ -148,6 +158,27 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 	statsCounter(pagesSkippedDesc, float64(s.API.PagesSkipped), s.App)
 	gauge(recoveredDesc, b2f(s.StateRecovered), s.App)
 	gauge(statePersistedDesc, b2f(s.State != nil && !s.State.Failing), s.App)
+	if p := s.Plan; p != nil && s.Billing.Start > 0 {
+		b := s.Billing
+		audio, video := b.AudioSeconds, b.VideoSeconds
+		if p.Minutes == billing.MinutesParticipant {
+			audio, video = b.ParticipantAudioSeconds, b.ParticipantVideoSeconds
+		}
+		gauge(billingMinutesDesc, audio/60, s.App, "audio")
+		gauge(billingMinutesDesc, video/60, s.App, "video")
+		gauge(billingMinutesDesc, (audio+video)/60, s.App, "total")
+		start, end := p.Period(time.Unix(b.Start, 0))
+		gauge(billingStartDesc, float64(start.Unix()), s.App)
+		gauge(billingEndDesc, float64(end.Unix()), s.App)
+		for _, inc := range []struct {
+			kind string
+			v    float64
+		}{{"audio", p.IncludedAudio}, {"video", p.IncludedVideo}, {"total", p.IncludedTotal}} {
+			if inc.v > 0 {
+				gauge(planIncludedDesc, inc.v, s.App, inc.kind)
+			}
+		}
+	}
 	if st := s.State; st != nil {
 		gauge(stateWriteDesc, unixSeconds(st.LastWrite), s.App)
 		statsCounter(stateFailuresDesc, float64(st.Failures), s.App)

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cometchat-exporter/cometchat-exporter/accountant"
+	"github.com/cometchat-exporter/cometchat-exporter/billing"
 )
 
 func testSnapshot() *accountant.Snapshot {
@@ -133,4 +134,40 @@ func TestExpositionMatchesRegistry(t *testing.T) {
 	require.NoError(t, e.WriteTo(&got, global))
 	assert.NotContains(t, got.String(), `app="alpha"`)
 	assert.Contains(t, got.String(), `cometchat_up{app="prod"} 1`)
+}
+
+func TestBillingGauges(t *testing.T) {
+	start := time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC)
+	snap := func(minutes string) *accountant.Snapshot {
+		return &accountant.Snapshot{App: "prod",
+			Plan:    &billing.Plan{Day: 15, Zone: "UTC", Minutes: minutes, IncludedTotal: 5000},
+			Billing: accountant.BillingPeriod{Start: start.Unix(), AudioSeconds: 600, VideoSeconds: 120, ParticipantAudioSeconds: 1200}}
+	}
+	c := New(func() []*accountant.Snapshot { return []*accountant.Snapshot{snap(billing.MinutesCall)} })
+	require.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(`
+# HELP cometchat_billing_period_minutes Minutes of the calls that ended in the current billing period, by kind (audio, video, total), as billing_minutes chooses (call-level or participant-summed); with a billing plan only.
+# TYPE cometchat_billing_period_minutes gauge
+cometchat_billing_period_minutes{app="prod",kind="audio"} 10
+cometchat_billing_period_minutes{app="prod",kind="total"} 12
+cometchat_billing_period_minutes{app="prod",kind="video"} 2
+# HELP cometchat_billing_period_end_timestamp_seconds End of the current billing period: the start of the next.
+# TYPE cometchat_billing_period_end_timestamp_seconds gauge
+cometchat_billing_period_end_timestamp_seconds{app="prod"} 1.7972928e+09
+# HELP cometchat_billing_period_start_timestamp_seconds Start of the current billing period (billing_day at midnight in billing_time_zone).
+# TYPE cometchat_billing_period_start_timestamp_seconds gauge
+cometchat_billing_period_start_timestamp_seconds{app="prod"} 1.7947008e+09
+# HELP cometchat_plan_included_minutes Minutes the plan includes per billing period, by kind (audio, video, or total for a shared pool); only the kinds configured.
+# TYPE cometchat_plan_included_minutes gauge
+cometchat_plan_included_minutes{app="prod",kind="total"} 5000
+`), "cometchat_billing_period_minutes", "cometchat_billing_period_start_timestamp_seconds", "cometchat_billing_period_end_timestamp_seconds", "cometchat_plan_included_minutes"))
+	c = New(func() []*accountant.Snapshot { return []*accountant.Snapshot{snap(billing.MinutesParticipant)} })
+	require.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(`
+# HELP cometchat_billing_period_minutes Minutes of the calls that ended in the current billing period, by kind (audio, video, total), as billing_minutes chooses (call-level or participant-summed); with a billing plan only.
+# TYPE cometchat_billing_period_minutes gauge
+cometchat_billing_period_minutes{app="prod",kind="audio"} 20
+cometchat_billing_period_minutes{app="prod",kind="total"} 20
+cometchat_billing_period_minutes{app="prod",kind="video"} 0
+`), "cometchat_billing_period_minutes"), "participant-summed minutes")
+	c = New(func() []*accountant.Snapshot { return []*accountant.Snapshot{{App: "none"}} })
+	assert.Zero(t, testutil.CollectAndCount(c, "cometchat_billing_period_minutes", "cometchat_plan_included_minutes"), "no plan, no billing series")
 }

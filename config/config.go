@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v4"
 
+	"github.com/cometchat-exporter/cometchat-exporter/billing"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
 )
 
@@ -35,6 +36,8 @@ type App struct {
 	Backfill     time.Duration
 	// CAFile holds PEM certificates trusted besides the system's.
 	CAFile string
+	// Billing is the app's billing period and plan; zero for none.
+	Billing billing.Plan
 }
 
 // String describes an app without its key.
@@ -45,6 +48,8 @@ func (a App) String() string {
 // Flags are the single-app settings from flags and environment.
 type Flags struct {
 	AppID, Region, BaseURL, APIKeyFile, OnBehalfOf, CAFile string
+	// Billing are the --billing.* flags.
+	Billing billing.Settings
 	// APIKeyEnv is the value of COMETCHAT_API_KEY.
 	APIKeyEnv     string
 	PollInterval  time.Duration
@@ -68,13 +73,23 @@ func FromFlags(f Flags) (App, error) {
 			return App{}, fmt.Errorf("--cometchat.ca-file: %w", err)
 		}
 	}
+	plan, err := billing.Parse(f.Billing)
+	if err != nil {
+		// The keys of the file, named as the flags that set them.
+		key, rest, _ := strings.Cut(err.Error(), ":")
+		if flag, ok := billingFlags[key]; ok {
+			return App{}, errors.New(flag + ":" + rest)
+		}
+		return App{}, err
+	}
+	a.Billing = plan
 	if f.PollInterval <= 0 {
 		return App{}, fmt.Errorf("--cometchat.poll-interval must be positive, got %s", f.PollInterval)
 	}
 	if f.Backfill < 0 {
 		return App{}, fmt.Errorf("--cometchat.backfill must not be negative, got %s", f.Backfill)
 	}
-	var err error
+
 	if a.BaseURL, err = baseURL(f.AppID, f.Region, f.BaseURL, f.AllowInsecure); err != nil {
 		name := "--cometchat.region"
 		if f.BaseURL != "" {
@@ -139,6 +154,13 @@ type FileApp struct {
 	PollInterval string `yaml:"poll_interval"` // e.g. 30s, 1m
 	Backfill     string `yaml:"backfill"`      // e.g. 72h, 3d
 	CAFile       string `yaml:"ca_file"`       // PEM certificates trusted besides the system's
+	// The billing period and plan (see package billing).
+	BillingDay           string `yaml:"billing_day"`
+	BillingTimeZone      string `yaml:"billing_time_zone"`
+	BillingMinutes       string `yaml:"billing_minutes"`
+	IncludedAudioMinutes string `yaml:"included_audio_minutes"`
+	IncludedVideoMinutes string `yaml:"included_video_minutes"`
+	IncludedMinutes      string `yaml:"included_minutes"`
 }
 
 // duration parses a Prometheus-style duration ("30s", "1d"); empty is zero.
@@ -347,6 +369,10 @@ func resolve(fa FileApp, d Defaults) (App, error) {
 			return App{}, fmt.Errorf("ca_file: %w", err)
 		}
 	}
+	if a.Billing, err = billing.Parse(billing.Settings{Day: fa.BillingDay, Zone: fa.BillingTimeZone, Minutes: fa.BillingMinutes,
+		IncludedAudio: fa.IncludedAudioMinutes, IncludedVideo: fa.IncludedVideoMinutes, IncludedTotal: fa.IncludedMinutes}); err != nil {
+		return App{}, err
+	}
 	if a.PollInterval, err = duration("poll_interval", fa.PollInterval); err != nil {
 		return App{}, err
 	}
@@ -370,6 +396,11 @@ func resolve(fa FileApp, d Defaults) (App, error) {
 	}
 	return a, nil
 }
+
+// billingFlags name the --billing.* flags by the file's keys.
+var billingFlags = map[string]string{"billing_day": "--billing.day", "billing_time_zone": "--billing.time-zone",
+	"billing_minutes": "--billing.minutes", "included_audio_minutes": "--billing.included-audio-minutes",
+	"included_video_minutes": "--billing.included-video-minutes", "included_minutes": "--billing.included-minutes"}
 
 // ParseShard reads --config.shard, "INDEX/COUNT"; empty means 0/1 (all
 // apps).

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/cometchat-exporter/cometchat-exporter/billing"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,6 +26,12 @@ func TestGoodFiles(t *testing.T) {
 				PollInterval: 15 * time.Second, Backfill: 24 * time.Hour},
 			{Name: "staging", AppID: "def456", BaseURL: "https://calls-proxy.internal.example/v3",
 				APIKeyFile: "testdata/key", APIKey: "k-alpha", PollInterval: 30 * time.Second},
+		},
+		"billing.good.yml": {
+			{Name: "prod", AppID: "a1", Region: "eu", BaseURL: "https://a1.call-eu.cometchat.io/v3", APIKeyFile: "testdata/key", APIKey: "k-alpha",
+				PollInterval: 30 * time.Second, Billing: billing.Plan{Day: 15, Zone: "Europe/Berlin", Minutes: billing.MinutesParticipant, IncludedAudio: 100000, IncludedVideo: 25000.5}},
+			{Name: "pooled", AppID: "a2", Region: "us", BaseURL: "https://a2.call-us.cometchat.io/v3", APIKeyFile: "testdata/key", APIKey: "k-alpha",
+				PollInterval: 30 * time.Second, Billing: billing.Plan{Day: 1, Zone: "UTC", Minutes: billing.MinutesCall, IncludedTotal: 50000}},
 		},
 		"same-app-other-user.good.yml": {
 			{Name: "prod", AppID: "a1", Region: "us", BaseURL: "https://a1.call-us.cometchat.io/v3",
@@ -58,6 +65,7 @@ func TestBadFiles(t *testing.T) {
 		"plain-http.bad.yml":          `app "prod" (line 2): base_url: base URL "http://calls.example.com/v3" uses plain http to a non-loopback host; the API key would travel in clear`,
 		"bad-interval.bad.yml":        `app "prod" (line 2): poll_interval: not a valid duration string: "soon"`,
 		"bad-name.bad.yml":            `app "prod us" (line 2): name "prod us" may hold only letters, digits, '.', '-' and '_'`,
+		"bad-billing.bad.yml":         `app "prod" (line 7): billing_time_zone: want an IANA time zone such as Europe/Berlin or UTC, got "Europe/Atlantis"`,
 		"block-style.bad.yml":         `app "eu" (line 8): region: region "europe" is not one of us, eu, in`,
 		"indentation.bad.yml":         `yaml: line 4: did not find expected '-' indicator`,
 		"missing-app-id.bad.yml":      `app "prod" (line 2): app_id is required`,
@@ -138,4 +146,18 @@ func TestShard(t *testing.T) {
 		_, _, err := ParseShard(bad)
 		assert.EqualError(t, err, `--config.shard: want INDEX/COUNT with 0 <= INDEX < COUNT, got "`+bad+`"`)
 	}
+}
+
+func TestBillingSettings(t *testing.T) {
+	apps, err := LoadFile("testdata/billing.good.yml", defaults)
+	require.NoError(t, err)
+	require.Len(t, apps, 2)
+	assert.Equal(t, billing.Plan{Day: 15, Zone: "Europe/Berlin", Minutes: billing.MinutesParticipant, IncludedAudio: 100000, IncludedVideo: 25000.5}, apps[0].Billing)
+	assert.Equal(t, billing.Plan{Day: 1, Zone: "UTC", Minutes: billing.MinutesCall, IncludedTotal: 50000}, apps[1].Billing, "the defaults: day 1 in UTC, call-level minutes")
+	_, err = FromFlags(Flags{AppID: "a1", Region: "us", APIKeyEnv: "k", PollInterval: time.Second, Billing: billing.Settings{Day: "31"}})
+	require.Error(t, err)
+	assert.Equal(t, `--billing.day: want a day of the month from 1 to 28 (a later day would not exist in every month), got "31"`, err.Error(), "named as the flag")
+	a, err := FromFlags(Flags{AppID: "a1", Region: "us", APIKeyEnv: "k", PollInterval: time.Second})
+	require.NoError(t, err)
+	assert.False(t, a.Billing.Enabled(), "no --billing flag, no period")
 }

@@ -172,7 +172,7 @@ func (f *Fleet) pollerConfig(a config.App, resume *accountant.Poller) accountant
 	return accountant.Config{
 		App: a.Name, Identity: Identity(a), API: f.apiConfig(a), Interval: a.PollInterval, Backfill: a.Backfill,
 		Overlap: f.s.Overlap, Capacity: f.s.Capacity, StateFile: state, Logger: f.s.Logger,
-		OnPublish: f.s.OnPublish, Resume: resume, OnHintCounted: f.hintCounted(a.Name),
+		OnPublish: f.s.OnPublish, Resume: resume, OnHintCounted: f.hintCounted(a.Name), Billing: a.Billing,
 	}
 }
 

@@ -1,0 +1,84 @@
+package accountant
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cometchat-exporter/cometchat-exporter/billing"
+)
+
+// The billing period: a call's minutes go to the period in which it
+// ended, the figures persist across a restart, roll over at the boundary
+// (a call ending a second before it stays in the old period, one a
+// second after starts the new one), and a clock set back never reopens a
+// closed period.
+func TestBillingPeriod(t *testing.T) {
+	h := newHarness(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	plan := billing.Plan{Day: 21, Zone: "UTC", Minutes: billing.MinutesCall, IncludedAudio: 1000}
+	boundary := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC) // t0 is Nov 20, 12:00
+	withPlan := func(c *Config) { c.StateFile, c.Billing = state, plan }
+	h.start(withPlan)
+	h.poll()
+	period := func() BillingPeriod { return h.p.Snapshot().Billing }
+	assert.Equal(t, time.Date(2026, 10, 21, 0, 0, 0, 0, time.UTC).Unix(), period().Start, "the period holding the first poll")
+	require.NotNil(t, h.p.Snapshot().Plan)
+
+	h.put(call("a", 100, "ended")) // 2 audio minutes, ended at t0+162
+	h.now = t0.Add(200 * time.Second)
+	h.poll()
+	assert.Equal(t, 120.0, period().AudioSeconds)
+
+	h.start(withPlan) // a restart continues the period from the state file
+	h.poll()
+	assert.Equal(t, BillingPeriod{Start: time.Date(2026, 10, 21, 0, 0, 0, 0, time.UTC).Unix(), AudioSeconds: 120}, period())
+
+	b := call("b", 0, "ended")
+	b.InitiatedAt, b.StartedAt, b.EndedAt = boundary.Unix()-63, boundary.Unix()-61, boundary.Unix()-1
+	h.put(b)
+	h.now = boundary.Add(-500 * time.Millisecond)
+	h.poll()
+	assert.Equal(t, 240.0, period().AudioSeconds, "ended a second before the boundary: the old period")
+
+	c := call("c", 0, "ended")
+	c.InitiatedAt, c.StartedAt, c.EndedAt = boundary.Unix()-61, boundary.Unix()-59, boundary.Unix()+1
+	h.put(c)
+	h.now = boundary.Add(100 * time.Second)
+	h.poll()
+	assert.Equal(t, BillingPeriod{Start: boundary.Unix(), AudioSeconds: 120}, period(), "a second after: the new period, from zero")
+
+	h.now = boundary.Add(-time.Hour) // the clock set back
+	h.poll()
+	assert.Equal(t, boundary.Unix(), period().Start, "a closed period never reopens")
+	h.start(withPlan)
+	h.poll()
+	assert.Equal(t, BillingPeriod{Start: boundary.Unix(), AudioSeconds: 120}, period(), "nor after a restart")
+
+	h.start() // without a plan: no period
+	h.poll()
+	assert.Nil(t, h.p.Snapshot().Plan)
+}
+
+// A period with nothing counted rolls over too: the figure drops to zero
+// at the boundary, not at the next call.
+func TestBillingPeriodRollsOverWhenIdle(t *testing.T) {
+	h := newHarness(t)
+	plan := billing.Plan{Day: 21, Zone: "Europe/Berlin", Minutes: billing.MinutesCall}
+	h.start(func(c *Config) { c.Billing = plan })
+	h.poll()
+	h.put(call("a", 100, "ended"))
+	h.now = t0.Add(200 * time.Second)
+	h.poll()
+	require.Equal(t, 120.0, h.p.Snapshot().Billing.AudioSeconds)
+	berlinMidnight := time.Date(2026, 11, 20, 23, 0, 0, 0, time.UTC) // 00:00 on the 21st in Berlin (UTC+1)
+	h.now = berlinMidnight.Add(-time.Second)
+	h.poll()
+	assert.Equal(t, 120.0, h.p.Snapshot().Billing.AudioSeconds)
+	h.now = berlinMidnight.Add(time.Second)
+	h.poll()
+	assert.Equal(t, BillingPeriod{Start: berlinMidnight.Unix()}, h.p.Snapshot().Billing)
+}
