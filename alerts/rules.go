@@ -103,6 +103,17 @@ func RecordingRules(selector string) []Group {
 			dedup(b.x("delta(cometchat_api_calls_listed{SEL}[30m])")),
 			dedup(b.x("increase(cometchat_exporter_calls_seen_total{SEL}[30m])"))),
 		"The count checks itself: how many more calls the API's own total\n(meta.pagination.total) grew by over 30 minutes than the exporter\nlearned. Near 0 or below when every listed call is read; calls the\nAPI drops (retention) and restarts only push it down (see\ndocs/count-check.md)."))
+	// Billing: per app and kind, the replicas' max (one app's figure is
+	// the same on each), then the sum over the kinds' series of one app.
+	used := b.x("sum by (job, app, kind) (%s)", dedup(b.x("cometchat_billing_period_minutes{SEL}")))
+	rules = append(rules,
+		rec("job_app_kind:cometchat_plan_used:ratio",
+			used+"\n/ "+b.x("sum by (job, app, kind) (%s)", dedup(b.x("cometchat_plan_included_minutes{SEL} > 0"))),
+			"The fraction of the plan's minutes used this billing period, per kind\n(audio, video, or total for a pool), where the plan says how many."),
+		rec("job_app_kind:cometchat_billing_period_minutes:forecast",
+			used+"\n* on (job, app) group_left ()\n"+b.x("max by (job, app) (\n  (cometchat_billing_period_end_timestamp_seconds{SEL} - cometchat_billing_period_start_timestamp_seconds{SEL})\n  / clamp_min(time() - cometchat_billing_period_start_timestamp_seconds{SEL}, 3600)\n)"),
+			"The minutes the period will end with at the pace so far: used x\nperiod length / time elapsed (an hour at least, so that the first\nminutes of a period do not project to infinity)."),
+	)
 	return []Group{{Name: "cometchat.recording", Rules: rules}}
 }
 
@@ -189,6 +200,22 @@ and on (job, instance, pod, app) increase(cometchat_exporter_state_write_failure
 			"The CometChat API lists calls the exporter has not read.",
 			"App {{ $labels.app }}: over the last 30 minutes the API's own call total grew by {{ $value | humanize }} more than the calls the exporter learned. Calls may be going uncounted; see cometchat_api_anomalies_total and cometchat_api_pages_skipped_total.",
 			"The API's total grew by more than 2 calls beyond what was learned,\nfor 15 minutes (a page read around is read again within minutes; an\nentry without sessionId shows here once). Growth only: retention and\nrestarts lower the difference, never raise it."),
+		alert("CometChatPlanUsageHigh", `job_app_kind:cometchat_plan_used:ratio >= 0.8 < 1`, "15m", "info",
+			"A CometChat app has used most of its plan's minutes this billing period.",
+			"App {{ $labels.app }}: {{ $value | humanizePercentage }} of the plan's {{ $labels.kind }} minutes are used this billing period.",
+			"80% of the included minutes: time to look before the invoice does.\nInformation, as a forecast alert warns earlier when the pace says so."),
+		alert("CometChatPlanExhausted", `job_app_kind:cometchat_plan_used:ratio >= 1`, "5m", "warning",
+			"A CometChat app has used all of its plan's minutes this billing period.",
+			"App {{ $labels.app }}: {{ $value | humanizePercentage }} of the plan's {{ $labels.kind }} minutes are used this billing period; further minutes are billed beyond the plan.",
+			"Every included minute used: from here minutes cost extra until the\nperiod rolls over (the ratio then starts again from 0)."),
+		alert("CometChatPlanForecastExceeded", b.x(`job_app_kind:cometchat_billing_period_minutes:forecast
+/ on (job, app, kind) sum by (job, app, kind) (%s)
+> 1
+and on (job, app, kind) job_app_kind:cometchat_plan_used:ratio < 1
+and on (job, app) max by (job, app) (time() - cometchat_billing_period_start_timestamp_seconds{SEL}) > 3 * 86400`, dedup(b.x("cometchat_plan_included_minutes{SEL} > 0"))), "1h", "warning",
+			"A CometChat app is on course to use more minutes than its plan includes.",
+			"App {{ $labels.app }}: at this period's pace so far, it ends with {{ $value | humanizePercentage }} of the plan's {{ $labels.kind }} minutes.",
+			"A linear forecast to the period's end above the plan, once three days\nof the period have passed (a busy first day says little) and for an\nhour, while the plan is not yet used up (CometChatPlanExhausted\nsays that)."),
 		alert("CometChatCallsAbandoned", worst(b.x(`increase(cometchat_exporter_calls_abandoned_total{SEL}[1h])`))+" > 0", "0m", "warning",
 			"The CometChat exporter gave up on calls it was tracking.",
 			"App {{ $labels.app }}: {{ $value | humanize }} calls in progress were dropped uncounted in the last hour because Get Call kept answering not found.",

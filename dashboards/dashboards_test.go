@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cometchat-exporter/cometchat-exporter/accountant"
+	"github.com/cometchat-exporter/cometchat-exporter/billing"
 	"github.com/cometchat-exporter/cometchat-exporter/collector"
 )
 
@@ -68,7 +69,9 @@ func emitted(t *testing.T) map[string]bool {
 		Active: map[accountant.Labels]accountant.Active{lb: {}},
 		API: accountant.APIStats{Requests: map[accountant.RequestKey]uint64{{Endpoint: "list_calls", Code: "200"}: 1},
 			Errors:  map[string]uint64{"timeout": 0},
-			Latency: map[string]*accountant.Histogram{"list_calls": {Count: 1, Sum: 0.1}}}}
+			Latency: map[string]*accountant.Histogram{"list_calls": {Count: 1, Sum: 0.1}}},
+		// An app with a billing plan.
+		Plan: &billing.Plan{Day: 1, Zone: "UTC", Minutes: billing.MinutesCall, IncludedTotal: 1000}, Billing: accountant.BillingPeriod{Start: 1}}
 	e := collector.NewExposition()
 	e.Update(snap)
 	global := prometheus.NewRegistry()

@@ -122,7 +122,7 @@ func againstPrometheus(t *testing.T, prometheus, exporter, features string) {
 	for _, addr := range []string{replicaA, replicaB} {
 		out := &testenv.Buffer{}
 		cmd := exec.Command(exporter, "--web.listen-address="+addr, "--cometchat.app-id=shared",
-			"--cometchat.base-url="+api.URL+"/v3", "--cometchat.poll-interval=1s")
+			"--cometchat.base-url="+api.URL+"/v3", "--cometchat.poll-interval=1s", "--billing.included-minutes=100000")
 		cmd.Env = []string{"COMETCHAT_API_KEY=" + key}
 		cmd.Stdout, cmd.Stderr = out, out
 		require.NoError(t, cmd.Start())
@@ -274,12 +274,13 @@ scrape_configs:
 			assert.False(t, strings.HasPrefix(rule.LastEvaluation, "0001"), "%s/%s was evaluated", g.Name, rule.Name)
 		}
 	}
-	assert.Equal(t, 2*30, n, "16 recording rules and 14 alerts, twice")
+	assert.Equal(t, 2*35, n, "18 recording rules and 17 alerts, twice")
 
 	// The recording rules produce data from the demo too.
 	for _, rec := range []string{"job_app:cometchat_calls:rate5m", "job_app_status:cometchat_calls:rate5m",
 		"job_app:cometchat_calls_unanswered:ratio15m", "job_app:cometchat_call_audio_seconds:rate1h",
-		"job_app:cometchat_participant_audio_seconds:rate1h"} {
+		"job_app:cometchat_participant_audio_seconds:rate1h", "job_app_kind:cometchat_plan_used:ratio",
+		"job_app_kind:cometchat_billing_period_minutes:forecast"} {
 		r, err := promGet(base, "/api/v1/query", url.Values{"query": {rec}})
 		require.NoError(t, err)
 		assert.NotContains(t, string(r.Data), `"result":[]`, "%s has data", rec)
