@@ -82,3 +82,22 @@ func TestBillingPeriodRollsOverWhenIdle(t *testing.T) {
 	h.poll()
 	assert.Equal(t, BillingPeriod{Start: berlinMidnight.Unix()}, h.p.Snapshot().Billing)
 }
+
+// A final call without endedAt is billed in the period it is counted in;
+// one whose endedAt is far ahead of the clock (a bad timestamp) too: it
+// must not move the period into the future, where it would stay.
+func TestBillingOfCallsWithoutAGoodEnd(t *testing.T) {
+	h := newHarness(t)
+	h.start(func(c *Config) { c.Billing = billing.Plan{Day: 1, Zone: "UTC", Minutes: billing.MinutesCall} })
+	h.poll()
+	noEnd := call("no-end", 100, "ended")
+	noEnd.EndedAt = 0
+	future := call("future", 110, "ended")
+	future.EndedAt = time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	h.put(noEnd, future)
+	h.now = t0.Add(300 * time.Second)
+	h.poll()
+	b := h.p.Snapshot().Billing
+	assert.Equal(t, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Unix(), b.Start, "still November")
+	assert.Equal(t, 240.0, b.AudioSeconds, "both calls billed now")
+}

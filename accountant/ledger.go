@@ -535,9 +535,13 @@ func (l *Ledger) count(c *cometchat.Call, status string, ts int64, at time.Time)
 	before := BillingPeriod{AudioSeconds: t.AudioSeconds, VideoSeconds: t.VideoSeconds,
 		ParticipantAudioSeconds: t.ParticipantAudioSeconds, ParticipantVideoSeconds: t.ParticipantVideoSeconds}
 	defer func() {
+		// Billed in the period it ended in; without an end, or with one
+		// more than a day ahead of the clock (a bad timestamp must not move
+		// the period into the future for good), in the period it is
+		// counted in.
 		ended := c.EndedAt
-		if ended <= 0 {
-			ended = ts
+		if now := at.Unix(); ended <= 0 || ended > now+86400 {
+			ended = now
 		}
 		l.bill(ended, BillingPeriod{AudioSeconds: t.AudioSeconds - before.AudioSeconds, VideoSeconds: t.VideoSeconds - before.VideoSeconds,
 			ParticipantAudioSeconds: t.ParticipantAudioSeconds - before.ParticipantAudioSeconds,

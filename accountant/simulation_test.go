@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cometchat-exporter/cometchat-exporter/billing"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
 )
@@ -129,7 +130,7 @@ func TestSimulation(t *testing.T) {
 			}}
 		p, err := NewPoller(Config{App: "sim", Identity: identity, API: api, Now: clock.Now, StateFile: state,
 			Overlap: time.Minute, PerPage: perPage, Capacity: 3000, MaxNotFound: 1000, Interval: 5 * time.Second, SweepEvery: sweepEvery,
-			Resume: resume, diskFault: disk.fault})
+			Resume: resume, diskFault: disk.fault, Billing: billing.Plan{Day: 1, Zone: "UTC", Minutes: billing.MinutesCall}})
 		require.NoError(t, err)
 		p.Adopt()
 		return p
@@ -396,6 +397,20 @@ func TestSimulation(t *testing.T) {
 	}
 	require.Greater(t, participantAudio, 1.2*callAudio, "the traffic makes the two minute figures differ")
 	got := p.Snapshot()
+	// The whole run is in one billing period (November): its minutes are
+	// every counted call's, through the kills, restarts and full disks.
+	var wantBilled BillingPeriod
+	for _, w := range want {
+		wantBilled.AudioSeconds += w.AudioSeconds
+		wantBilled.VideoSeconds += w.VideoSeconds
+		wantBilled.ParticipantAudioSeconds += w.ParticipantAudioSeconds
+		wantBilled.ParticipantVideoSeconds += w.ParticipantVideoSeconds
+	}
+	assert.Equal(t, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Unix(), got.Billing.Start)
+	assert.InDelta(t, wantBilled.AudioSeconds, got.Billing.AudioSeconds, 1e-6*math.Max(1, wantBilled.AudioSeconds), "billed audio")
+	assert.InDelta(t, wantBilled.VideoSeconds, got.Billing.VideoSeconds, 1e-6*math.Max(1, wantBilled.VideoSeconds), "billed video")
+	assert.InDelta(t, wantBilled.ParticipantAudioSeconds, got.Billing.ParticipantAudioSeconds, 1e-6*math.Max(1, wantBilled.ParticipantAudioSeconds), "billed participant audio")
+	assert.InDelta(t, wantBilled.ParticipantVideoSeconds, got.Billing.ParticipantVideoSeconds, 1e-6*math.Max(1, wantBilled.ParticipantVideoSeconds), "billed participant video")
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
