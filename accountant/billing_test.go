@@ -101,3 +101,20 @@ func TestBillingOfCallsWithoutAGoodEnd(t *testing.T) {
 	assert.Equal(t, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Unix(), b.Start, "still November")
 	assert.Equal(t, 240.0, b.AudioSeconds, "both calls billed now")
 }
+
+// A first start counts the period's history only when the backfill
+// reaches back to it; then those calls' minutes are billed too.
+func TestBillingBackfill(t *testing.T) {
+	for _, tc := range []struct {
+		backfill time.Duration
+		want     float64
+	}{{0, 0}, {48 * time.Hour, 240}} {
+		h := newHarness(t)
+		h.put(call("yesterday", -86400, "ended"), call("earlier-today", -3600, "ended"))
+		h.start(func(c *Config) {
+			c.Billing, c.Backfill = billing.Plan{Day: 1, Zone: "UTC", Minutes: billing.MinutesCall}, tc.backfill
+		})
+		h.poll()
+		assert.Equal(t, tc.want, h.p.Snapshot().Billing.AudioSeconds, "backfill %s", tc.backfill)
+	}
+}
