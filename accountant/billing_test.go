@@ -118,3 +118,32 @@ func TestBillingBackfill(t *testing.T) {
 		assert.Equal(t, tc.want, h.p.Snapshot().Billing.AudioSeconds, "backfill %s", tc.backfill)
 	}
 }
+
+// A reload that changes the plan's day starts the period of the new plan
+// afresh, whichever way the day moves.
+func TestBillingPlanChanged(t *testing.T) {
+	h := newHarness(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	plan := func(day int) func(*Config) {
+		return func(c *Config) { c.StateFile, c.Billing = state, billing.Plan{Day: day, Zone: "UTC", Minutes: billing.MinutesCall} }
+	}
+	h.start(plan(19)) // Nov 19 - Dec 19
+	h.poll()
+	h.put(call("a", 100, "ended"))
+	h.now = t0.Add(200 * time.Second)
+	h.poll()
+	require.Equal(t, BillingPeriod{Start: time.Date(2026, 11, 19, 0, 0, 0, 0, time.UTC).Unix(), AudioSeconds: 120}, h.p.Snapshot().Billing)
+
+	h.start(plan(25)) // Oct 25 - Nov 25: an earlier start
+	h.put(call("b", 300, "ended"))
+	h.now = t0.Add(400 * time.Second)
+	h.poll()
+	assert.Equal(t, BillingPeriod{Start: time.Date(2026, 10, 25, 0, 0, 0, 0, time.UTC).Unix(), AudioSeconds: 120}, h.p.Snapshot().Billing,
+		"the new plan's period, from zero: b counted, a measured under the old plan")
+
+	h.start(plan(20)) // Nov 20 - Dec 20: a later start
+	h.put(call("c", 500, "ended"))
+	h.now = t0.Add(600 * time.Second)
+	h.poll()
+	assert.Equal(t, BillingPeriod{Start: time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC).Unix(), AudioSeconds: 120}, h.p.Snapshot().Billing)
+}

@@ -232,8 +232,22 @@ func (l *Ledger) rollBilling(now time.Time) {
 	if !l.plan.Enabled() {
 		return
 	}
+	l.replan(now)
 	if start, _ := l.plan.Period(now); start.Unix() > l.Billing.Start {
 		l.Billing = BillingPeriod{Start: start.Unix()}
+	}
+}
+
+// replan starts the period holding now afresh when the current one is not
+// a period of the plan (its day or zone changed by a reload): the old
+// figure measured another period, and keeping its start would hold the
+// new periods' calls out until it passed.
+func (l *Ledger) replan(now time.Time) {
+	if cur := l.Billing.Start; cur != 0 {
+		if s, _ := l.plan.Period(time.Unix(cur, 0)); s.Unix() != cur {
+			start, _ := l.plan.Period(now)
+			l.Billing = BillingPeriod{Start: start.Unix()}
+		}
 	}
 }
 
@@ -244,6 +258,7 @@ func (l *Ledger) bill(endedAt int64, b BillingPeriod) {
 	if !l.plan.Enabled() {
 		return
 	}
+	l.replan(time.Unix(endedAt, 0))
 	start, _ := l.plan.Period(time.Unix(endedAt, 0))
 	switch s := start.Unix(); {
 	case s > l.Billing.Start:
