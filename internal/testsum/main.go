@@ -57,6 +57,10 @@ func summarize(in io.Reader, out io.Writer, ci bool, allowed []string) bool {
 		}
 		key := e.Package + " " + e.Test
 		switch e.Action {
+		case "build-output": // the compiler's messages
+			fmt.Fprint(out, e.Output)
+		case "build-fail":
+			r.packageFailed = true
 		case "output":
 			if e.Test == "" {
 				if !strings.HasPrefix(e.Output, "=== ") && !strings.HasPrefix(e.Output, "PASS") {

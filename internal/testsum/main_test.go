@@ -42,3 +42,16 @@ func TestSummarize(t *testing.T) {
 	assert.False(t, summarize(strings.NewReader(failed), &out, false, nil))
 	assert.Contains(t, out.String(), "a_test.go:3: boom", "a failed test's output is shown")
 }
+
+// A package that does not build shows the compiler's message and fails.
+func TestSummarizeBuildFailure(t *testing.T) {
+	in := `{"ImportPath":"bf [bf.test]","Action":"build-output","Output":"./bf.go:3:12: undefined: x\n"}
+{"ImportPath":"bf [bf.test]","Action":"build-fail"}
+{"Action":"output","Package":"bf","Output":"FAIL\tbf [build failed]\n"}
+{"Action":"fail","Package":"bf","Elapsed":0,"FailedBuild":"bf [bf.test]"}
+`
+	var out strings.Builder
+	assert.False(t, summarize(strings.NewReader(in), &out, false, nil))
+	assert.Contains(t, out.String(), "./bf.go:3:12: undefined: x")
+	assert.Contains(t, out.String(), "FAIL\tbf [build failed]")
+}
