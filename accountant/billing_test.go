@@ -125,7 +125,9 @@ func TestBillingPlanChanged(t *testing.T) {
 	h := newHarness(t)
 	state := filepath.Join(t.TempDir(), "state.json")
 	plan := func(day int) func(*Config) {
-		return func(c *Config) { c.StateFile, c.Billing = state, billing.Plan{Day: day, Zone: "UTC", Minutes: billing.MinutesCall} }
+		return func(c *Config) {
+			c.StateFile, c.Billing = state, billing.Plan{Day: day, Zone: "UTC", Minutes: billing.MinutesCall}
+		}
 	}
 	h.start(plan(19)) // Nov 19 - Dec 19
 	h.poll()

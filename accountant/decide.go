@@ -1,6 +1,7 @@
 package accountant
 
 import (
+	"hash/fnv"
 	"math"
 	"time"
 
@@ -390,3 +391,15 @@ func planRecheck(t Tracked, res checkResult, now time.Time, interval time.Durati
 // recheckDue reports whether a tracked call that no listing showed this
 // poll is asked about now.
 func recheckDue(t *Tracked, now time.Time) bool { return now.Unix() >= t.NextCheck }
+
+// phase is an app's offset within the poll interval, from its name (FNV-1a):
+// stable across restarts, and spread evenly over many apps, so that a
+// thousand apps started together do not poll together again.
+func phase(app string, interval time.Duration) time.Duration {
+	if interval <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(app))
+	return time.Duration(h.Sum64() % uint64(interval))
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
 )
@@ -271,4 +272,21 @@ func TestAnomaliesAreCountedOncePerEntryInABoundedSet(t *testing.T) {
 	}
 	assert.LessOrEqual(t, len(p.anomalies), maxAnomalyIDs, "the set is bounded")
 	assert.Equal(t, uint64(maxAnomalyIDs+1), p.stats.Anomalies["unsorted"])
+}
+
+// phase spreads apps over the interval: 1,000 apps polling every 30 s
+// land in every one of 30 one-second slots, none with more than twice its
+// share, and the same app always gets the same phase.
+func TestPhaseSpreadsApps(t *testing.T) {
+	slots := make([]int, 30)
+	for i := range 1000 {
+		p := phase(fmt.Sprintf("customer-%d", i), 30*time.Second)
+		require.True(t, p >= 0 && p < 30*time.Second)
+		slots[p/time.Second]++
+	}
+	for s, n := range slots {
+		assert.True(t, n > 0 && n <= 2*1000/30, "slot %d holds %d apps", s, n)
+	}
+	assert.Equal(t, phase("prod", time.Minute), phase("prod", time.Minute))
+	assert.Zero(t, phase("prod", 0))
 }

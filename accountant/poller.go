@@ -269,12 +269,17 @@ func (p *Poller) Ready() <-chan struct{} { return p.ready }
 func (p *Poller) Run(ctx context.Context) {
 	stop := context.AfterFunc(ctx, func() { p.stopping.Store(true) })
 	defer stop()
-	for {
+	for first := true; ; first = false {
 		start := time.Now()
 		if err := p.Poll(ctx); err != nil && ctx.Err() == nil {
 			level.Warn(p.cfg.Logger).Log("msg", "Poll failed; counters are unchanged by the failure and the poll is retried", "err", err)
 		}
 		next := start.Add(p.cfg.Interval)
+		if first {
+			// Apps started together (a start, a reload) poll first at
+			// once, then each at its own phase of the interval.
+			next = next.Add(phase(p.cfg.App, p.cfg.Interval))
+		}
 		if ra := p.client.RetryAfter(); ra.After(next) {
 			next = ra
 		}
