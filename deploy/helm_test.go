@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -395,8 +396,40 @@ func TestChartShippedValues(t *testing.T) {
 			o := renderFile(t, f)
 			n := len(o.deployments) + len(o.statefulSets)
 			require.Equal(t, 1, n, "one workload")
+			// The exporter's own config loader takes the rendered file.
+			for _, cm := range o.configMaps {
+				if apps, ok := cm.Data["apps.yml"]; ok {
+					checkAppsFile(t, apps)
+				}
+			}
 			assert.NotEmpty(t, o.services)
 			assert.NotEmpty(t, o.monitors)
 		})
 	}
+}
+
+// checkAppsFile loads the rendered apps.yml with the exporter's own check
+// command: keys known, values valid. The key files are pointed at one
+// written here.
+func checkAppsFile(t *testing.T, apps string) {
+	t.Helper()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key")
+	require.NoError(t, os.WriteFile(key, []byte("k"), 0o600))
+	apps = regexp.MustCompile(`/etc/cometchat-exporter/keys/[^/]+/api-key`).ReplaceAllString(apps, key)
+	// Loopback only: each app's API at a closed port of 127.0.0.1.
+	apps = regexp.MustCompile(`(?m)^(\s+)region: .*$`).ReplaceAllString(apps, `${1}base_url: "http://127.0.0.1:1/v3"`)
+	f := filepath.Join(dir, "apps.yml")
+	require.NoError(t, os.WriteFile(f, []byte(apps), 0o600))
+	bin := filepath.Join(dir, "cometchat_exporter")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = ".."
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	// The check loads the file, then fails on the closed port, not on the
+	// file.
+	cmd := exec.Command(bin, "check", "--config.file="+f, "--cometchat.timeout=2s")
+	out, _ = cmd.CombinedOutput()
+	assert.NotContains(t, string(out), "--config.file", "the rendered apps.yml loads:\n%s", out)
+	assert.Contains(t, string(out), "result:", "the check ran:\n%s", out)
 }
