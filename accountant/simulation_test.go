@@ -72,7 +72,11 @@ func TestSimulation(t *testing.T) {
 		}
 	})
 	rng := rand.New(rand.NewPCG(seed, 77))
-	clock := &simClock{now: t0}
+	// The run starts 20 minutes before a billing period's boundary: t0 is
+	// midnight of the 21st at UTC+12, the period's start day.
+	clock := &simClock{now: t0.Add(-20 * time.Minute)}
+	plan := billing.Plan{Day: 21, Zone: "Etc/GMT-12", Minutes: billing.MinutesCall}
+	boundary := t0.Unix()
 
 	fake := cometchattest.New(key)
 	fake.DefaultPer = []int{10, 25, 50}[rng.IntN(3)]
@@ -130,7 +134,7 @@ func TestSimulation(t *testing.T) {
 			}}
 		p, err := NewPoller(Config{App: "sim", Identity: identity, API: api, Now: clock.Now, StateFile: state,
 			Overlap: time.Minute, PerPage: perPage, Capacity: 3000, MaxNotFound: 1000, Interval: 5 * time.Second, SweepEvery: sweepEvery,
-			Resume: resume, diskFault: disk.fault, Billing: billing.Plan{Day: 1, Zone: "UTC", Minutes: billing.MinutesCall}})
+			Resume: resume, diskFault: disk.fault, Billing: plan})
 		require.NoError(t, err)
 		p.Adopt()
 		return p
@@ -279,6 +283,7 @@ func TestSimulation(t *testing.T) {
 		}
 	}
 	kills, restarts, switches, diskOutages, hintsSent := 0, 0, 0, 0, 0
+	rolledOver := false
 	for iter := 0; traffic.Created()-createdAtFirstStart < 5200; iter++ {
 		traffic.Step(clock.Add(5 * time.Second))
 		switch iter { // at least one stretch of failing writes, and of a failing page, in every run
@@ -343,7 +348,21 @@ func TestSimulation(t *testing.T) {
 		default:
 			p.Poll(context.Background())
 		}
+		// Before the boundary every call counted is in the period: its
+		// minutes are the counters' (both as last persisted).
+		if s := p.Snapshot(); s.Billing.Start < boundary {
+			var sum BillingPeriod
+			for _, t := range s.Totals {
+				sum.AudioSeconds += t.AudioSeconds
+				sum.ParticipantVideoSeconds += t.ParticipantVideoSeconds
+			}
+			require.InDelta(t, sum.AudioSeconds, s.Billing.AudioSeconds, 1e-6*math.Max(1, sum.AudioSeconds), "iteration %d: the old period's audio", iter)
+			require.InDelta(t, sum.ParticipantVideoSeconds, s.Billing.ParticipantVideoSeconds, 1e-6*math.Max(1, sum.ParticipantVideoSeconds), "iteration %d: the old period's participant video", iter)
+		} else {
+			rolledOver = true
+		}
 	}
+	require.True(t, rolledOver, "the run crossed the billing boundary")
 
 	// Quiesce: no more faults or arrivals, every call ends, the disk has
 	// room, the poller catches up (re-checks back off up to 10 minutes).
@@ -397,20 +416,37 @@ func TestSimulation(t *testing.T) {
 	}
 	require.Greater(t, participantAudio, 1.2*callAudio, "the traffic makes the two minute figures differ")
 	got := p.Snapshot()
-	// The whole run is in one billing period (November): its minutes are
-	// every counted call's, through the kills, restarts and full disks.
-	var wantBilled BillingPeriod
+	// After the boundary the new period holds at least every counted call
+	// that ended after it (it cannot have been counted before), and at most
+	// what was counted: a call that ended before the boundary went to the
+	// old period, or, counted after the rollover, to none.
+	var atLeast, atMost BillingPeriod
 	for _, w := range want {
-		wantBilled.AudioSeconds += w.AudioSeconds
-		wantBilled.VideoSeconds += w.VideoSeconds
-		wantBilled.ParticipantAudioSeconds += w.ParticipantAudioSeconds
-		wantBilled.ParticipantVideoSeconds += w.ParticipantVideoSeconds
+		atMost.AudioSeconds += w.AudioSeconds
+		atMost.ParticipantVideoSeconds += w.ParticipantVideoSeconds
 	}
-	assert.Equal(t, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Unix(), got.Billing.Start)
-	assert.InDelta(t, wantBilled.AudioSeconds, got.Billing.AudioSeconds, 1e-6*math.Max(1, wantBilled.AudioSeconds), "billed audio")
-	assert.InDelta(t, wantBilled.VideoSeconds, got.Billing.VideoSeconds, 1e-6*math.Max(1, wantBilled.VideoSeconds), "billed video")
-	assert.InDelta(t, wantBilled.ParticipantAudioSeconds, got.Billing.ParticipantAudioSeconds, 1e-6*math.Max(1, wantBilled.ParticipantAudioSeconds), "billed participant audio")
-	assert.InDelta(t, wantBilled.ParticipantVideoSeconds, got.Billing.ParticipantVideoSeconds, 1e-6*math.Max(1, wantBilled.ParticipantVideoSeconds), "billed participant video")
+	for _, c := range fake.Calls() {
+		if history[c.SessionID] || !isFinal(c.Status) || c.EndedAt < boundary {
+			continue
+		}
+		if m, ok := minutes(c.AudioMinutes); ok {
+			atLeast.AudioSeconds += m * 60
+		}
+		for _, pt := range c.Participants {
+			if m, ok := minutes(pt.VideoMinutes); ok {
+				atLeast.ParticipantVideoSeconds += m * 60
+			}
+		}
+	}
+	assert.Equal(t, boundary, got.Billing.Start, "the new period")
+	eps := 1e-6 * math.Max(1, atMost.AudioSeconds)
+	assert.GreaterOrEqual(t, got.Billing.AudioSeconds+eps, atLeast.AudioSeconds, "the new period's audio holds every call that ended in it")
+	assert.LessOrEqual(t, got.Billing.AudioSeconds, atMost.AudioSeconds+eps, "and no more than was counted")
+	assert.GreaterOrEqual(t, got.Billing.ParticipantVideoSeconds+eps, atLeast.ParticipantVideoSeconds, "the new period's participant video")
+	assert.LessOrEqual(t, got.Billing.ParticipantVideoSeconds, atMost.ParticipantVideoSeconds+eps)
+	assert.Positive(t, atLeast.AudioSeconds, "calls ended after the boundary")
+	t.Logf("billing: the new period holds %.0f s of audio; calls that ended in it %.0f s, all counted calls %.0f s",
+		got.Billing.AudioSeconds, atLeast.AudioSeconds, atMost.AudioSeconds)
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
