@@ -27,7 +27,7 @@ type options struct {
 	caFile, command                             string // command: run or check
 	billing                                     billing.Settings
 	interval, backfill, timeout, overlap        time.Duration
-	intervalSet                                 bool
+	intervalSet, backfillSet                    bool
 	budget, capacity                            int
 	insecure                                    bool
 	configFile, shard, stateFile                string
@@ -64,7 +64,7 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 	str("cometchat.on-behalf-of", "Optional uid sent as onBehalfOf.").StringVar(&o.onBehalfOf)
 	str("cometchat.ca-file", "PEM file of CA certificates to trust besides the system's, for a TLS-intercepting proxy or a private endpoint (ca_file in --config.file).").Envar("COMETCHAT_CA_FILE").StringVar(&o.caFile)
 	durationFlag(app, "cometchat.poll-interval", "Time between polls of the API.", "30s", "1m", &o.interval).IsSetByUser(&o.intervalSet)
-	durationFlag(app, "cometchat.backfill", "At the first start, also count final calls initiated within this window.", "0s", "72h", &o.backfill)
+	durationFlag(app, "cometchat.backfill", "At the first start, also count final calls initiated within this window (--demo: 24h, its simulated last day, unless set).", "0s", "72h", &o.backfill).IsSetByUser(&o.backfillSet)
 	durationFlag(app, "cometchat.timeout", "Timeout of each API request.", "10s", "15s", &o.timeout)
 	intFlag(app, "cometchat.max-requests-per-minute", "Client-side request budget per app, per minute (0: none); bursts may use a quarter of it at once. CometChat allows 20,000/min per app.", "2000", "1000", &o.budget)
 	durationFlag(app, "cometchat.overlap", "How far behind the newest call seen each poll re-reads, to catch calls listed late (later ones are found through the list total).", "2m", "5m", &o.overlap)

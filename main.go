@@ -176,7 +176,13 @@ func appSource(ctx context.Context, o *options, logger log.Logger) (source, erro
 		if o.demoMisbehave != "" {
 			misbehave = strings.Split(o.demoMisbehave, ",")
 		}
-		app, traffic, err := startDemo(ctx, logger, o.demoRate, o.demoSpeed, every, o.backfill, misbehave)
+		// The demo counts its simulated last day unless told otherwise,
+		// so that the counters and the billing row start filled in.
+		backfill := o.backfill
+		if !o.backfillSet {
+			backfill = 24 * time.Hour
+		}
+		app, traffic, err := startDemo(ctx, logger, o.demoRate, o.demoSpeed, every, backfill, misbehave)
 		if err != nil {
 			return source{}, err
 		}
