@@ -28,7 +28,7 @@ HELM_DIR := $(TOOLS)/helm-$(HELM)
 # The chart applied to a real kube-apiserver (etcd from Debian's etcd-server
 # on PATH): kube-apiserver built from the k8s.io/kubernetes module and the
 # Prometheus Operator's CRDs generated from its API types, both cached in
-# TOOLS (about 15 minutes once). Not part of make test: see README.
+# TOOLS (about 10 minutes once). Not part of make test: see README.
 KUBE     ?= v1.37.2
 KUBE_DIR := $(TOOLS)/kube-$(KUBE)
 OPERATOR ?= v0.95.2

@@ -221,9 +221,11 @@ type ledgerScalars struct {
 // period, both figures (see Totals), in seconds.
 type BillingPeriod struct {
 	// Start is the period's start (Unix seconds); 0 before the first.
-	Start                                            int64   `json:"start,omitempty"`
-	AudioSeconds, VideoSeconds                       float64 `json:",omitempty"`
-	ParticipantAudioSeconds, ParticipantVideoSeconds float64 `json:",omitempty"`
+	Start                   int64   `json:"start,omitempty"`
+	AudioSeconds            float64 `json:"audio_seconds,omitempty"`
+	VideoSeconds            float64 `json:"video_seconds,omitempty"`
+	ParticipantAudioSeconds float64 `json:"participant_audio_seconds,omitempty"`
+	ParticipantVideoSeconds float64 `json:"participant_video_seconds,omitempty"`
 }
 
 // rollBilling starts the period holding now if it is newer than the

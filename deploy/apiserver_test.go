@@ -29,7 +29,7 @@ import (
 // Operator's CRDs: an unknown or misplaced field is refused by the server
 // itself, as on a cluster. It needs kube-apiserver, etcd and the CRDs
 // (COMETCHAT_CRDS_DIR), which `make kube-test` builds and caches (about
-// 15 minutes once), so it runs when COMETCHAT_KUBE_TEST=1.
+// 10 minutes once), so it runs when COMETCHAT_KUBE_TEST=1.
 func TestChartOnAPIServer(t *testing.T) {
 	if os.Getenv("COMETCHAT_KUBE_TEST") != "1" {
 		t.Skip("set COMETCHAT_KUBE_TEST=1 (make kube-test) to apply the chart to a kube-apiserver")

@@ -146,8 +146,6 @@ func Identity(a config.App) string {
 	return fmt.Sprintf("app_id=%s base_url=%s on_behalf_of=%s", a.AppID, a.BaseURL, a.OnBehalfOf)
 }
 
-func (f *Fleet) apiConfig(a config.App) cometchat.Config { return ClientConfig(a, f.s) }
-
 // ClientConfig is the API client configuration of an app.
 func ClientConfig(a config.App, s Settings) cometchat.Config {
 	c := cometchat.Config{
@@ -170,7 +168,7 @@ func (f *Fleet) pollerConfig(a config.App, resume *accountant.Poller) accountant
 		state += "." + a.Name
 	}
 	return accountant.Config{
-		App: a.Name, Identity: Identity(a), API: f.apiConfig(a), Interval: a.PollInterval, Backfill: a.Backfill,
+		App: a.Name, Identity: Identity(a), API: ClientConfig(a, f.s), Interval: a.PollInterval, Backfill: a.Backfill,
 		Overlap: f.s.Overlap, Capacity: f.s.Capacity, StateFile: state, Logger: f.s.Logger,
 		OnPublish: f.s.OnPublish, Resume: resume, OnHintCounted: f.hintCounted(a.Name), Billing: a.Billing,
 	}
