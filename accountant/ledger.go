@@ -147,12 +147,15 @@ type Ledger struct {
 	// for a graph, not counts: kept in memory only, gone after a restart
 	// until calls are counted again.
 	exemplars map[Labels]*Exemplars
-	done      map[string]int64 // session id -> timestamp, for pruning
-	tracked   map[string]*Tracked
-	// undated holds the ids of final calls that carry no timestamp at all,
-	// in the order they were added. They cannot be pruned by time (nothing
-	// says how old they are), so they have a bounded set of their own.
-	undated map[string]uint64
+	// done is the dedupe set: the key (idKey) of every call counted or
+	// taken as history, with its timestamp, for pruning.
+	done    idTable
+	tracked map[string]*Tracked
+	// undated holds the keys of final calls that carry no timestamp at
+	// all, in the order they were added. They cannot be pruned by time
+	// (nothing says how old they are), so they have a bounded set of their
+	// own.
+	undated map[uint64]uint64
 
 	ledgerScalars
 	changes changes
@@ -285,8 +288,8 @@ func (l *Ledger) accounted() uint64 { return l.Learned + l.Uncountable }
 type changes struct {
 	saved   ledgerScalars
 	totals  map[Labels]struct{}
-	done    map[string]struct{}
-	undated map[string]struct{}
+	done    map[uint64]struct{}
+	undated map[uint64]struct{}
 	tracked map[string]struct{}
 }
 
@@ -335,8 +338,8 @@ func (e *Exemplars) clone() *Exemplars {
 
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
-	return &Ledger{totals: map[Labels]*Totals{}, exemplars: map[Labels]*Exemplars{}, done: map[string]int64{},
-		tracked: map[string]*Tracked{}, undated: map[string]uint64{}}
+	return &Ledger{totals: map[Labels]*Totals{}, exemplars: map[Labels]*Exemplars{},
+		tracked: map[string]*Tracked{}, undated: map[uint64]uint64{}}
 }
 
 // begin records when a ledger that has not counted yet started counting.
@@ -351,10 +354,7 @@ func (l *Ledger) Changed() bool { return l.changes.any() || l.scalarsChanged() }
 
 // Known reports whether the id is counted, history or tracked.
 func (l *Ledger) Known(id string) bool {
-	if _, ok := l.done[id]; ok {
-		return true
-	}
-	if _, ok := l.undated[id]; ok {
+	if l.isDone(id) {
 		return true
 	}
 	_, ok := l.tracked[id]
@@ -362,7 +362,7 @@ func (l *Ledger) Known(id string) bool {
 }
 
 // Remembered is the number of ids in the dedupe set (done and undated).
-func (l *Ledger) Remembered() int { return len(l.done) + len(l.undated) }
+func (l *Ledger) Remembered() int { return l.done.Len() + len(l.undated) }
 
 // Observation rules for calls that are final and unknown.
 type observeMode struct {
@@ -463,10 +463,11 @@ func (l *Ledger) history(ts, end, listedAt int64) bool {
 }
 
 func (l *Ledger) isDone(id string) bool {
-	if _, ok := l.done[id]; ok {
+	k := idKey(id)
+	if _, ok := l.done.Get(k); ok {
 		return true
 	}
-	_, ok := l.undated[id]
+	_, ok := l.undated[k]
 	return ok
 }
 
@@ -499,14 +500,15 @@ func (l *Ledger) untrack(id string) {
 
 // remember puts an id into the dedupe set: done by timestamp, or undated.
 func (l *Ledger) remember(id string, ts int64) {
+	k := idKey(id)
 	if ts > 0 {
-		l.done[id] = ts
-		mark(&l.changes.done, id)
+		l.done.Put(k, ts)
+		mark(&l.changes.done, k)
 		return
 	}
 	l.UndatedSeq++
-	l.undated[id] = l.UndatedSeq
-	mark(&l.changes.undated, id)
+	l.undated[k] = l.UndatedSeq
+	mark(&l.changes.undated, k)
 }
 
 // Sanity caps: a value beyond them is not a measurement (a week of minutes
@@ -635,7 +637,7 @@ func (l *Ledger) Untrack(id string) {
 func (l *Ledger) Prune(capacity int, keepFrom int64) {
 	undatedCap := max(capacity/10, 1)
 	for len(l.undated) > undatedCap {
-		oldest, seq := "", uint64(math.MaxUint64)
+		oldest, seq := uint64(0), uint64(math.MaxUint64)
 		for id, s := range l.undated {
 			if s < seq {
 				oldest, seq = id, s
@@ -645,11 +647,11 @@ func (l *Ledger) Prune(capacity int, keepFrom int64) {
 		mark(&l.changes.undated, oldest)
 	}
 	capacity = max(capacity-len(l.undated), 1)
-	if len(l.done) <= capacity {
+	if l.done.Len() <= capacity {
 		return
 	}
-	ts := make([]int64, 0, len(l.done))
-	for _, t := range l.done {
+	ts := make([]int64, 0, l.done.Len())
+	for _, t := range l.done.All {
 		ts = append(ts, t)
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
@@ -664,12 +666,13 @@ func (l *Ledger) Prune(capacity int, keepFrom int64) {
 // setFloor raises the floor and drops the done ids below it: they can
 // never be counted again, so remembering them is useless.
 func (l *Ledger) setFloor(floor int64) {
-	for id, t := range l.done {
+	l.done.DeleteFunc(func(k uint64, t int64) bool {
 		if t < floor {
-			delete(l.done, id)
-			mark(&l.changes.done, id)
+			mark(&l.changes.done, k)
+			return true
 		}
-	}
+		return false
+	})
 	l.Floor = floor
 }
 

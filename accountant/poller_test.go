@@ -414,7 +414,7 @@ func TestRestartWithStateFileContinuesExactly(t *testing.T) {
 
 	data, err := os.ReadFile(state)
 	require.NoError(t, err)
-	assert.Regexp(t, `^\{"version":2,`, string(data))
+	assert.Regexp(t, `^\{"version":3,`, string(data))
 }
 
 func TestCorruptStateFileIsMovedAsideAndReported(t *testing.T) {
@@ -471,7 +471,7 @@ func TestPruneRaisesFloorSoForgottenCallsStayCounted(t *testing.T) {
 	}
 	h.poll()
 	assert.Equal(t, uint64(60), h.sums().Calls["ended"])
-	assert.LessOrEqual(t, len(h.p.ledger.done), 20)
+	assert.LessOrEqual(t, h.p.ledger.done.Len(), 20)
 	// Read the whole list again, as after a long outage: nothing double.
 	h.p.ledger.Watermark = 0
 	h.poll()

@@ -2,6 +2,7 @@ package accountant
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"hash/fnv"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -282,7 +284,7 @@ func TestSimulation(t *testing.T) {
 			firstStart()
 		}
 	}
-	kills, restarts, switches, diskOutages, hintsSent := 0, 0, 0, 0, 0
+	kills, restarts, switches, diskOutages, hintsSent, downgrades := 0, 0, 0, 0, 0, 0
 	rolledOver := false
 	for iter := 0; traffic.Created()-createdAtFirstStart < 5200; iter++ {
 		traffic.Step(clock.Add(5 * time.Second))
@@ -316,6 +318,9 @@ func TestSimulation(t *testing.T) {
 		if iter == 55 && kills == 0 {
 			x = 0 // at least one kill -9 in every run
 		}
+		if iter >= 30 && iter%10 == 0 && downgrades == 0 {
+			x, restarts = 0.04, 0 // and a restart from version 2
+		}
 		switch {
 		case x < 0.03: // kill -9 mid-poll: the poll's work since the last save is lost
 			kills++
@@ -329,8 +334,11 @@ func TestSimulation(t *testing.T) {
 			killAfter.Store(0)
 			restoreFiles(saved)
 			restart()
-		case x < 0.05: // graceful restart
+		case x < 0.05: // graceful restart, every other one from a state file of version 2
 			restarts++
+			if restarts%2 == 1 && downgradeState(t, state, "sim", identity, fake.Calls()) {
+				downgrades++
+			}
 			restart()
 			p.Poll(context.Background())
 		case x < 0.07: // the disk fills up for a while, or frees up
@@ -391,6 +399,7 @@ func TestSimulation(t *testing.T) {
 	require.GreaterOrEqual(t, float64(injected)/float64(total), 0.10, "at least 10% of requests faulted")
 	require.GreaterOrEqual(t, len(fake.Calls())-len(history), 5000)
 	require.Positive(t, kills)
+	require.Positive(t, downgrades, "a restart read a state file of version 2")
 	require.Positive(t, diskOutages)
 	require.Positive(t, bursts.Load())
 	require.Positive(t, disk.failed.Load(), "state writes failed at some point")
@@ -571,4 +580,38 @@ func fnv32(s string) uint32 {
 	h := fnv.New32a()
 	h.Write([]byte(s))
 	return h.Sum32()
+}
+
+// downgradeState rewrites the state at path (snapshot and journal) as the
+// single snapshot version 2 wrote, with the dedupe set as session ids
+// found among calls. It reports false when there is no state to rewrite.
+func downgradeState(t *testing.T, path, app, identity string, calls []cometchat.Call) bool {
+	if _, err := os.Stat(path); err != nil {
+		return false
+	}
+	_, l, recovered, err := openStore(path, app, identity, log.NewNopLogger(), time.Now())
+	require.NoError(t, err)
+	require.False(t, recovered)
+	ids := map[uint64]string{}
+	for _, c := range calls {
+		ids[idKey(c.SessionID)] = c.SessionID
+	}
+	h := l.header(app, identity, "downgraded", 1, time.Now())
+	h.Version = 2
+	v2 := stateFileV2{stateHeader: h, Done: map[string]int64{}, Undated: map[string]uint64{}}
+	for k, ts := range l.done.All {
+		id, ok := ids[k]
+		require.True(t, ok, "a remembered key is no call's")
+		v2.Done[id] = ts
+	}
+	for k, seq := range l.undated {
+		id, ok := ids[k]
+		require.True(t, ok, "a remembered undated key is no call's")
+		v2.Undated[id] = seq
+	}
+	data, err := json.Marshal(v2)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, data, 0o600))
+	os.Remove(path + ".journal")
+	return true
 }

@@ -22,8 +22,9 @@ import (
 )
 
 // StateVersion is the format version written first in every state file.
-// Version 1 files (a snapshot only, without identity) are still read.
-const StateVersion = 2
+// Version 1 files (a snapshot only, without identity) and version 2 files
+// (the dedupe set as session ids, not keys) are still read.
+const StateVersion = 3
 
 // The state of an app is two files: a snapshot (FILE), written atomically
 // now and then, and a journal (FILE.journal) that each poll appends the
@@ -39,7 +40,9 @@ const StateVersion = 2
 // journal left over from an older snapshot or another identity is never
 // replayed on a newer one.
 
-type stateFile struct {
+// stateHeader is what every format since version 2 shares: who wrote the
+// file, when, and everything but the dedupe set.
+type stateHeader struct {
 	Version            int                 `json:"version"`
 	App                string              `json:"app"`
 	Identity           string              `json:"identity"`
@@ -50,9 +53,20 @@ type stateFile struct {
 	DurationBuckets    []float64           `json:"duration_buckets"`
 	ParticipantBuckets []float64           `json:"participant_buckets"`
 	Totals             []labeledTotals     `json:"totals"`
-	Done               map[string]int64    `json:"done"`
-	Undated            map[string]uint64   `json:"undated"`
 	Tracked            map[string]*Tracked `json:"tracked"`
+}
+
+type stateFile struct {
+	stateHeader
+	Done    *idTable          `json:"done"`
+	Undated map[uint64]uint64 `json:"undated"`
+}
+
+// stateFileV2 is the format that kept the dedupe set as session ids.
+type stateFileV2 struct {
+	stateHeader
+	Done    map[string]int64  `json:"done"`
+	Undated map[string]uint64 `json:"undated"`
 }
 
 // stateFileV1 is the format of the first release, read for migration.
@@ -79,18 +93,24 @@ type labeledTotals struct {
 
 // journalRecord holds the current value of every key a poll changed, or
 // its removal. Applying it twice gives the same ledger as applying it once.
+// The dedupe set's entries are keyed by idKey; a journal written by
+// version 2 keyed them by session id (the *ID fields), read for migration.
 type journalRecord struct {
-	Gen        string              `json:"gen"`
-	Seq        uint64              `json:"seq"`
-	At         int64               `json:"at"`
-	Scalars    *ledgerScalars      `json:"scalars,omitempty"`
-	Totals     []labeledTotals     `json:"totals,omitempty"`
-	Done       map[string]int64    `json:"done,omitempty"`
-	DoneDel    []string            `json:"done_del,omitempty"`
-	Undated    map[string]uint64   `json:"undated,omitempty"`
-	UndatedDel []string            `json:"undated_del,omitempty"`
-	Tracked    map[string]*Tracked `json:"tracked,omitempty"`
-	TrackedDel []string            `json:"tracked_del,omitempty"`
+	Gen          string              `json:"gen"`
+	Seq          uint64              `json:"seq"`
+	At           int64               `json:"at"`
+	Scalars      *ledgerScalars      `json:"scalars,omitempty"`
+	Totals       []labeledTotals     `json:"totals,omitempty"`
+	Done         map[uint64]int64    `json:"done_keys,omitempty"`
+	DoneDel      []uint64            `json:"done_keys_del,omitempty"`
+	Undated      map[uint64]uint64   `json:"undated_keys,omitempty"`
+	UndatedDel   []uint64            `json:"undated_keys_del,omitempty"`
+	Tracked      map[string]*Tracked `json:"tracked,omitempty"`
+	TrackedDel   []string            `json:"tracked_del,omitempty"`
+	DoneID       map[string]int64    `json:"done,omitempty"`
+	DoneIDDel    []string            `json:"done_del,omitempty"`
+	UndatedID    map[string]uint64   `json:"undated,omitempty"`
+	UndatedIDDel []string            `json:"undated_del,omitempty"`
 }
 
 func sortedTotals(m map[Labels]*Totals, keys func(yield func(Labels) bool)) []labeledTotals {
@@ -128,24 +148,24 @@ func (l *Ledger) record(gen string, seq uint64, at time.Time) *journalRecord {
 			}
 		}
 	})
-	for id := range l.changes.done {
-		if ts, ok := l.done[id]; ok {
+	for k := range l.changes.done {
+		if ts, ok := l.done.Get(k); ok {
 			if r.Done == nil {
-				r.Done = map[string]int64{}
+				r.Done = map[uint64]int64{}
 			}
-			r.Done[id] = ts
+			r.Done[k] = ts
 		} else {
-			r.DoneDel = append(r.DoneDel, id)
+			r.DoneDel = append(r.DoneDel, k)
 		}
 	}
-	for id := range l.changes.undated {
-		if s, ok := l.undated[id]; ok {
+	for k := range l.changes.undated {
+		if s, ok := l.undated[k]; ok {
 			if r.Undated == nil {
-				r.Undated = map[string]uint64{}
+				r.Undated = map[uint64]uint64{}
 			}
-			r.Undated[id] = s
+			r.Undated[k] = s
 		} else {
-			r.UndatedDel = append(r.UndatedDel, id)
+			r.UndatedDel = append(r.UndatedDel, k)
 		}
 	}
 	for id := range l.changes.tracked {
@@ -176,17 +196,29 @@ func (l *Ledger) apply(r *journalRecord) error {
 		}
 		l.totals[lt.Labels] = lt.Totals
 	}
-	for id, ts := range r.Done {
-		l.done[id] = ts
+	for k, ts := range r.Done {
+		l.done.Put(k, ts)
 	}
-	for _, id := range r.DoneDel {
-		delete(l.done, id)
+	for _, k := range r.DoneDel {
+		l.done.Delete(k)
 	}
-	for id, s := range r.Undated {
-		l.undated[id] = s
+	for k, s := range r.Undated {
+		l.undated[k] = s
 	}
-	for _, id := range r.UndatedDel {
-		delete(l.undated, id)
+	for _, k := range r.UndatedDel {
+		delete(l.undated, k)
+	}
+	for id, ts := range r.DoneID {
+		l.done.Put(idKey(id), ts)
+	}
+	for _, id := range r.DoneIDDel {
+		l.done.Delete(idKey(id))
+	}
+	for id, s := range r.UndatedID {
+		l.undated[idKey(id)] = s
+	}
+	for _, id := range r.UndatedIDDel {
+		delete(l.undated, idKey(id))
 	}
 	for id, t := range r.Tracked {
 		if t == nil {
@@ -204,20 +236,24 @@ func (l *Ledger) clearChanges() { l.changes = changes{saved: l.ledgerScalars} }
 
 // encodeSnapshot serialises the whole ledger.
 func encodeSnapshot(app, identity, gen string, seq uint64, l *Ledger, now time.Time) ([]byte, error) {
-	sf := stateFile{
+	return json.Marshal(stateFile{stateHeader: l.header(app, identity, gen, seq, now), Done: &l.done, Undated: l.undated})
+}
+
+// header is the part of a snapshot that is not the dedupe set.
+func (l *Ledger) header(app, identity, gen string, seq uint64, now time.Time) stateHeader {
+	return stateHeader{
 		Version: StateVersion, App: app, Identity: identity, Gen: gen, Seq: seq, SavedAt: now.UTC(),
 		Scalars:         l.ledgerScalars,
 		DurationBuckets: DurationBuckets, ParticipantBuckets: ParticipantBuckets,
-		Done: l.done, Undated: l.undated, Tracked: l.tracked,
-	}
-	sf.Totals = sortedTotals(l.totals, func(yield func(Labels) bool) {
-		for lb := range l.totals {
-			if !yield(lb) {
-				return
+		Tracked: l.tracked,
+		Totals: sortedTotals(l.totals, func(yield func(Labels) bool) {
+			for lb := range l.totals {
+				if !yield(lb) {
+					return
+				}
 			}
-		}
-	})
-	return json.Marshal(sf)
+		}),
+	}
 }
 
 // errIdentity is a state file of the same app name but another identity.
@@ -240,45 +276,86 @@ func decodeSnapshot(data []byte, app, identity string) (*Ledger, *stateFile, err
 	switch probe.Version {
 	case 1:
 		return decodeV1(data, app)
+	case 2:
+		return decodeV2(data, app, identity)
 	case StateVersion:
 	default:
 		return nil, nil, fmt.Errorf("state file version %d, want %d", probe.Version, StateVersion)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var sf stateFile
-	if err := dec.Decode(&sf); err != nil {
-		return nil, nil, fmt.Errorf("decoding state: %w", err)
+	sf, err := decodeStrict[stateFile](data)
+	if err != nil {
+		return nil, nil, err
 	}
-	if sf.App != app {
-		return nil, nil, fmt.Errorf("state file is for app %q, not %q", sf.App, app)
-	}
-	if sf.Identity != identity {
-		return nil, nil, &errIdentity{file: sf.Identity, want: identity}
-	}
-	if !slices.Equal(sf.DurationBuckets, DurationBuckets) || !slices.Equal(sf.ParticipantBuckets, ParticipantBuckets) {
-		return nil, nil, errors.New("state file has other histogram buckets")
+	if err := checkHeader(sf.App, sf.Identity, sf.DurationBuckets, sf.ParticipantBuckets, app, identity); err != nil {
+		return nil, nil, err
 	}
 	l := NewLedger()
 	l.ledgerScalars = sf.Scalars
-	if err := l.adopt(sf.Totals, sf.Done, sf.Undated, sf.Tracked); err != nil {
+	if sf.Done != nil {
+		l.done = *sf.Done
+	}
+	if err := l.adopt(sf.Totals, nil, sf.Undated, sf.Tracked); err != nil {
 		return nil, nil, err
 	}
 	return l, &sf, nil
 }
 
-func decodeV1(data []byte, app string) (*Ledger, *stateFile, error) {
+// decodeStrict parses one state file format, refusing unknown fields.
+func decodeStrict[T any](data []byte) (T, error) {
+	var v T
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var v1 stateFileV1
-	if err := dec.Decode(&v1); err != nil {
-		return nil, nil, fmt.Errorf("decoding state: %w", err)
+	if err := dec.Decode(&v); err != nil {
+		return v, fmt.Errorf("decoding state: %w", err)
 	}
-	if v1.App != app {
-		return nil, nil, fmt.Errorf("state file is for app %q, not %q", v1.App, app)
+	return v, nil
+}
+
+// checkHeader refuses a state file of another app, identity or histogram
+// buckets; another identity is an *errIdentity.
+func checkHeader(fileApp, fileIdentity string, durations, participants []float64, app, identity string) error {
+	if fileApp != app {
+		return fmt.Errorf("state file is for app %q, not %q", fileApp, app)
 	}
-	if !slices.Equal(v1.DurationBuckets, DurationBuckets) || !slices.Equal(v1.ParticipantBuckets, ParticipantBuckets) {
-		return nil, nil, errors.New("state file has other histogram buckets")
+	if fileIdentity != identity {
+		return &errIdentity{file: fileIdentity, want: identity}
+	}
+	if !slices.Equal(durations, DurationBuckets) || !slices.Equal(participants, ParticipantBuckets) {
+		return errors.New("state file has other histogram buckets")
+	}
+	return nil
+}
+
+// decodeV2 reads a version-2 state file, whose dedupe set holds session ids
+// rather than their keys.
+func decodeV2(data []byte, app, identity string) (*Ledger, *stateFile, error) {
+	v2, err := decodeStrict[stateFileV2](data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkHeader(v2.App, v2.Identity, v2.DurationBuckets, v2.ParticipantBuckets, app, identity); err != nil {
+		return nil, nil, err
+	}
+	l := NewLedger()
+	l.ledgerScalars = v2.Scalars
+	undated := map[uint64]uint64{}
+	for id, s := range v2.Undated {
+		undated[idKey(id)] = s
+	}
+	if err := l.adopt(v2.Totals, v2.Done, undated, v2.Tracked); err != nil {
+		return nil, nil, err
+	}
+	return l, &stateFile{stateHeader: stateHeader{Version: 2, App: v2.App, Identity: v2.Identity, Gen: v2.Gen, Seq: v2.Seq, SavedAt: v2.SavedAt}}, nil
+}
+
+func decodeV1(data []byte, app string) (*Ledger, *stateFile, error) {
+	v1, err := decodeStrict[stateFileV1](data)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Version 1 had no identity; it is taken as the current one.
+	if err := checkHeader(v1.App, "", v1.DurationBuckets, v1.ParticipantBuckets, app, ""); err != nil {
+		return nil, nil, err
 	}
 	l := NewLedger()
 	l.Initialized, l.Floor, l.Watermark, l.LastTotal, l.Abandoned = v1.Initialized, v1.Floor, v1.Watermark, v1.LastTotal, v1.Abandoned
@@ -286,18 +363,20 @@ func decodeV1(data []byte, app string) (*Ledger, *stateFile, error) {
 	if err := l.adopt(v1.Totals, v1.Done, nil, v1.Tracked); err != nil {
 		return nil, nil, err
 	}
-	return l, &stateFile{Version: 1, App: v1.App, SavedAt: v1.SavedAt}, nil
+	return l, &stateFile{stateHeader: stateHeader{Version: 1, App: v1.App, SavedAt: v1.SavedAt}}, nil
 }
 
-func (l *Ledger) adopt(totals []labeledTotals, done map[string]int64, undated map[string]uint64, tracked map[string]*Tracked) error {
+// adopt takes a decoded state's parts; done is keyed by session id (the
+// older formats).
+func (l *Ledger) adopt(totals []labeledTotals, done map[string]int64, undated map[uint64]uint64, tracked map[string]*Tracked) error {
 	for _, lt := range totals {
 		if lt.Totals == nil || lt.Totals.Calls == nil || lt.Totals.Participants == nil {
 			return errors.New("state file has an incomplete totals entry")
 		}
 		l.totals[lt.Labels] = lt.Totals
 	}
-	if done != nil {
-		l.done = done
+	for id, ts := range done {
+		l.done.Put(idKey(id), ts)
 	}
 	if undated != nil {
 		l.undated = undated
@@ -393,11 +472,12 @@ func openStore(path, app, identity string, logger log.Logger, now time.Time) (s 
 	}
 	if err == nil {
 		s.gen, s.seq, s.snapshotSize, s.lastWrite = sf.Gen, sf.Seq, int64(len(data)), sf.SavedAt
-		if sf.Version != StateVersion {
-			s.fresh() // rewrite in the current format
-			return s, l, false, nil
+		if sf.Version >= 2 { // version 1 had no journal
+			err = s.replay(l)
 		}
-		err = s.replay(l)
+		if err == nil && sf.Version != StateVersion {
+			s.fresh() // rewrite in the current format
+		}
 		if err == nil {
 			return s, l, false, nil
 		}
