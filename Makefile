@@ -91,6 +91,8 @@ bench:
 	$(GO) test -run XXX -bench 'Metrics100Apps' -benchmem -count 5 ./collector
 	$(GO) test -run XXX -bench 'Backfill20k' -benchtime 1x .
 	$(GO) test -run XXX -bench 'EndToCounted' -benchtime 1x ./accountant
+	$(GO) test -run XXX -bench 'RememberedIDs' -benchtime 1x -count 3 ./accountant
+	$(GO) test -run XXX -bench 'TenApps50k' -benchtime 1x -count 2 .
 
 demo:
 	$(GO) run . --demo

@@ -112,3 +112,62 @@ func procStatusKiB(b *testing.B, pid int, field string) int {
 	b.Fatalf("%s not in /proc/%d/status", field, pid)
 	return 0
 }
+
+// BenchmarkTenApps50k runs the built binary with ten apps, each against
+// its own local fake holding 50,000 final calls from the last 72 hours
+// (the default --cometchat.dedupe-capacity), backfilled, and measures the
+// exporter's resident set once all 500,000 calls are counted and
+// remembered: what ten apps at a full dedupe set cost in memory. The
+// baseline in the same run is the same ten apps with no calls; the
+// difference over 500,000 is the resident set per remembered id.
+//
+// Run: go test -run XXX -bench TenApps50k -benchtime 1x .
+func BenchmarkTenApps50k(b *testing.B) {
+	for _, perApp := range []int{0, 50_000} {
+		b.Run(fmt.Sprintf("ids-per-app=%d", perApp), func(b *testing.B) {
+			for range b.N {
+				tenApps(b, perApp)
+			}
+		})
+	}
+}
+
+func tenApps(b *testing.B, perApp int) {
+	const apps = 10
+	dir := b.TempDir()
+	keyFile := dir + "/key"
+	if err := os.WriteFile(keyFile, []byte(e2eKey), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cfg := "apps:\n"
+	now := time.Now()
+	for a := range apps {
+		fake := cometchattest.New(e2eKey)
+		for i := range perApp {
+			at := now.Add(-time.Duration(i+1) * 72 * time.Hour / time.Duration(perApp+1)).Unix()
+			fake.Put(cometchat.Call{SessionID: fmt.Sprintf("v1.us.app%02d.%08x%012d", a, i*2654435761, i),
+				Type: "audio", Mode: "call", ReceiverType: "user", Status: "ended",
+				InitiatedAt: at, StartedAt: at + 2, EndedAt: at + 95, AudioMinutes: 3.1, TotalParticipants: 2,
+				Participants: []cometchat.Participant{{UID: "a", State: "ended", IsJoined: true}, {UID: "b", State: "ended", IsJoined: true}}})
+		}
+		srv := fake.Start()
+		defer srv.Close()
+		cfg += fmt.Sprintf("  - name: app%02d\n    app_id: app%02d\n    api_key_file: %s\n    base_url: %s/v3\n    backfill: 72h\n    poll_interval: 5s\n",
+			a, a, keyFile, srv.URL)
+	}
+	if err := os.WriteFile(dir+"/apps.yml", []byte(cfg), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	e := startExporter(b, nil, "--config.file="+dir+"/apps.yml")
+	e.waitReady()
+	eventually(b, 5*time.Minute, func() bool {
+		_, m := e.metrics()
+		return m.sum("cometchat_calls_total", nil) == float64(apps*perApp)
+	}, "every call counted")
+	time.Sleep(10 * time.Second) // idle polls: what stays resident
+	_, m := e.metrics()
+	b.ReportMetric(float64(procStatusKiB(b, e.cmd.Process.Pid, "VmRSS"))/1024, "RSS-MiB")
+	b.ReportMetric(float64(procStatusKiB(b, e.cmd.Process.Pid, "VmHWM"))/1024, "peak-RSS-MiB")
+	b.ReportMetric(m.sum("go_memstats_heap_alloc_bytes", nil)/(1<<20), "heap-MiB")
+	e.stop()
+}

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/fnv"
+	"math"
 	"slices"
 )
 
 // The dedupe set remembers a counted call by a 64-bit hash of its session
-// id, not by the id itself: 16 bytes per entry in an open-addressing table
+// id, not by the id itself: a 12-byte slot in an open-addressing table
+// between three eighths and three quarters full (16 to 32 bytes per id)
 // instead of a string and a map entry (about 150 bytes). The hash is
 // FNV-1a, fixed by its specification, so that a state file written by one
 // version or process is read the same by every other. docs/scaling.md says
@@ -28,27 +30,28 @@ func idKey(id string) uint64 {
 }
 
 // idTable maps dedupe keys to timestamps: an open-addressing hash table
-// with linear probing, grown at three quarters full and shrunk by rebuild
-// when a prune leaves it mostly empty. Deletion shifts the following
-// entries back, so there are no tombstones and lookups stay short.
+// with linear probing, grown at three quarters full and rebuilt at the size
+// its entries need when a prune drops some. Deletion shifts the following
+// entries back, so there are no tombstones and lookups stay short. Keys
+// and timestamps are kept in two arrays, 12 bytes a slot: a timestamp is
+// stored as unsigned seconds, which hold every time until 2106; a later
+// one (no call's) is stored as that limit, which only keeps its id longer.
 type idTable struct {
-	slots []idSlot
-	n     int
-}
-
-type idSlot struct {
-	key uint64
-	ts  int64
+	keys []uint64
+	ts   []uint32
+	n    int
 }
 
 const idTableMin = 16
+
+func packTS(ts int64) uint32 { return uint32(min(max(ts, 0), math.MaxUint32)) }
 
 // slot spreads a key over the table: FNV's low bits are poor alone.
 func (t *idTable) slot(key uint64) int {
 	key ^= key >> 33
 	key *= 0xff51afd7ed558ccd
 	key ^= key >> 33
-	return int(key & uint64(len(t.slots)-1))
+	return int(key & uint64(len(t.keys)-1))
 }
 
 func (t *idTable) Len() int { return t.n }
@@ -57,10 +60,10 @@ func (t *idTable) Get(key uint64) (int64, bool) {
 	if t.n == 0 {
 		return 0, false
 	}
-	for i := t.slot(key); ; i = (i + 1) & (len(t.slots) - 1) {
-		switch t.slots[i].key {
+	for i := t.slot(key); ; i = (i + 1) & (len(t.keys) - 1) {
+		switch t.keys[i] {
 		case key:
-			return t.slots[i].ts, true
+			return int64(t.ts[i]), true
 		case 0:
 			return 0, false
 		}
@@ -68,16 +71,16 @@ func (t *idTable) Get(key uint64) (int64, bool) {
 }
 
 func (t *idTable) Put(key uint64, ts int64) {
-	if (t.n+1)*4 > len(t.slots)*3 {
-		t.resize(max(idTableMin, 2*len(t.slots)))
+	if (t.n+1)*4 > len(t.keys)*3 {
+		t.resize(max(idTableMin, 2*len(t.keys)))
 	}
-	for i := t.slot(key); ; i = (i + 1) & (len(t.slots) - 1) {
-		switch t.slots[i].key {
+	for i := t.slot(key); ; i = (i + 1) & (len(t.keys) - 1) {
+		switch t.keys[i] {
 		case key:
-			t.slots[i].ts = ts
+			t.ts[i] = packTS(ts)
 			return
 		case 0:
-			t.slots[i] = idSlot{key, ts}
+			t.keys[i], t.ts[i] = key, packTS(ts)
 			t.n++
 			return
 		}
@@ -88,24 +91,24 @@ func (t *idTable) Delete(key uint64) {
 	if t.n == 0 {
 		return
 	}
-	mask := len(t.slots) - 1
+	mask := len(t.keys) - 1
 	i := t.slot(key)
-	for t.slots[i].key != key {
-		if t.slots[i].key == 0 {
+	for t.keys[i] != key {
+		if t.keys[i] == 0 {
 			return
 		}
 		i = (i + 1) & mask
 	}
 	// Shift back every following entry of the run that may take the hole.
-	for j := (i + 1) & mask; t.slots[j].key != 0; j = (j + 1) & mask {
-		home := t.slot(t.slots[j].key)
+	for j := (i + 1) & mask; t.keys[j] != 0; j = (j + 1) & mask {
+		home := t.slot(t.keys[j])
 		// The entry at j may move to i when its home is not in (i, j].
 		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
-			t.slots[i] = t.slots[j]
+			t.keys[i], t.ts[i] = t.keys[j], t.ts[j]
 			i = j
 		}
 	}
-	t.slots[i] = idSlot{}
+	t.keys[i], t.ts[i] = 0, 0
 	t.n--
 }
 
@@ -113,28 +116,28 @@ func (t *idTable) Delete(key uint64) {
 // table at the size its remaining entries need.
 func (t *idTable) DeleteFunc(drop func(key uint64, ts int64) bool) {
 	kept := 0
-	for _, s := range t.slots {
-		if s.key != 0 && !drop(s.key, s.ts) {
+	for k, ts := range t.All {
+		if !drop(k, ts) {
 			kept++
 		}
 	}
 	if kept == t.n {
 		return
 	}
-	old := t.slots
-	t.slots, t.n = nil, 0
+	old := *t
+	*t = idTable{}
 	t.resize(sizeFor(kept))
-	for _, s := range old {
-		if s.key != 0 && !drop(s.key, s.ts) {
-			t.Put(s.key, s.ts)
+	for k, ts := range old.All {
+		if !drop(k, ts) {
+			t.Put(k, ts)
 		}
 	}
 }
 
 // All yields every entry, in table order.
 func (t *idTable) All(yield func(key uint64, ts int64) bool) {
-	for _, s := range t.slots {
-		if s.key != 0 && !yield(s.key, s.ts) {
+	for i, k := range t.keys {
+		if k != 0 && !yield(k, int64(t.ts[i])) {
 			return
 		}
 	}
@@ -151,12 +154,10 @@ func sizeFor(n int) int {
 }
 
 func (t *idTable) resize(size int) {
-	old := t.slots
-	t.slots, t.n = make([]idSlot, size), 0
-	for _, s := range old {
-		if s.key != 0 {
-			t.Put(s.key, s.ts)
-		}
+	old := *t
+	t.keys, t.ts, t.n = make([]uint64, size), make([]uint32, size), 0
+	for k, ts := range old.All {
+		t.Put(k, ts)
 	}
 }
 
@@ -164,11 +165,15 @@ func (t *idTable) resize(size int) {
 // each the key and the timestamp as 8 bytes little-endian: about 21 bytes
 // per id in the state file, the same whatever the length of the ids.
 func (t *idTable) MarshalJSON() ([]byte, error) {
-	entries := make([]idSlot, 0, t.n)
-	for k, ts := range t.All {
-		entries = append(entries, idSlot{k, ts})
+	type entry struct {
+		key uint64
+		ts  int64
 	}
-	slices.SortFunc(entries, func(a, b idSlot) int {
+	entries := make([]entry, 0, t.n)
+	for k, ts := range t.All {
+		entries = append(entries, entry{k, ts})
+	}
+	slices.SortFunc(entries, func(a, b entry) int {
 		switch {
 		case a.key < b.key:
 			return -1

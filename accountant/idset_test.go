@@ -3,6 +3,7 @@ package accountant
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -138,4 +139,16 @@ func mustRecord(t *testing.T, s string) *journalRecord {
 	var r journalRecord
 	require.NoError(t, json.Unmarshal([]byte(s), &r))
 	return &r
+}
+
+// A timestamp is kept in 32 unsigned bits: every time until 2106 exactly,
+// a later one as that limit (kept longer, never dropped sooner).
+func TestIDTableTimestamps(t *testing.T) {
+	var tab idTable
+	for k, ts := range map[uint64]int64{1: 1, 2: 1_764_892_800, 3: math.MaxUint32, 4: math.MaxUint32 + 1, 5: math.MaxInt64} {
+		tab.Put(k, ts)
+		got, ok := tab.Get(k)
+		require.True(t, ok)
+		assert.Equal(t, min(ts, math.MaxUint32), got, "key %d", k)
+	}
 }

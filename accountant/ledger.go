@@ -284,23 +284,39 @@ func (l *Ledger) accounted() uint64 { return l.Learned + l.Uncountable }
 // changes are the keys changed since the ledger was last persisted; the
 // journal records their current values (or their removal). The scalars
 // are compared with their persisted copy instead: a poll that changed
-// nothing a restart needs writes nothing.
+// nothing a restart needs writes nothing. Past maxChanges keys (a
+// backfill, a catch-up, a disk that fails for a while) the keys are
+// dropped and overflow set: a record that large is no cheaper than a
+// snapshot, which needs no record, so the next save writes one.
 type changes struct {
-	saved   ledgerScalars
-	totals  map[Labels]struct{}
-	done    map[uint64]struct{}
-	undated map[uint64]struct{}
-	tracked map[string]struct{}
+	saved    ledgerScalars
+	totals   map[Labels]struct{}
+	done     map[uint64]struct{}
+	undated  map[uint64]struct{}
+	tracked  map[string]struct{}
+	overflow bool
 }
 
-func (c *changes) any() bool {
-	return len(c.totals)+len(c.done)+len(c.undated)+len(c.tracked) > 0
-}
+// maxChanges is the most keys a record of changes holds (about 20 bytes
+// each in the journal, under a snapshot of 50,000 ids).
+const maxChanges = 10_000
+
+func (c *changes) len() int { return len(c.totals) + len(c.done) + len(c.undated) + len(c.tracked) }
+
+func (c *changes) any() bool { return c.overflow || c.len() > 0 }
 
 // scalarsChanged reports whether a scalar differs from what was persisted.
 func (l *Ledger) scalarsChanged() bool { return l.ledgerScalars != l.changes.saved }
 
-func mark[K comparable](m *map[K]struct{}, k K) {
+// mark records that key k of the set m changed.
+func mark[K comparable](c *changes, m *map[K]struct{}, k K) {
+	if c.overflow {
+		return
+	}
+	if c.len() >= maxChanges {
+		*c = changes{saved: c.saved, overflow: true}
+		return
+	}
 	if *m == nil {
 		*m = map[K]struct{}{}
 	}
@@ -487,7 +503,7 @@ func (l *Ledger) track(id string, t *Tracked, c *cometchat.Call, status string, 
 	// Seen: the re-check streaks start over. After a Get Call the poller
 	// sets them (planRecheck) from what they were before.
 	if next != *t { // only a real change needs the state rewritten
-		mark(&l.changes.tracked, id)
+		mark(&l.changes, &l.changes.tracked, id)
 	}
 	*t = next
 	t.seenPoll = poll
@@ -495,7 +511,7 @@ func (l *Ledger) track(id string, t *Tracked, c *cometchat.Call, status string, 
 
 func (l *Ledger) untrack(id string) {
 	delete(l.tracked, id)
-	mark(&l.changes.tracked, id)
+	mark(&l.changes, &l.changes.tracked, id)
 }
 
 // remember puts an id into the dedupe set: done by timestamp, or undated.
@@ -503,12 +519,12 @@ func (l *Ledger) remember(id string, ts int64) {
 	k := idKey(id)
 	if ts > 0 {
 		l.done.Put(k, ts)
-		mark(&l.changes.done, k)
+		mark(&l.changes, &l.changes.done, k)
 		return
 	}
 	l.UndatedSeq++
 	l.undated[k] = l.UndatedSeq
-	mark(&l.changes.undated, k)
+	mark(&l.changes, &l.changes.undated, k)
 }
 
 // Sanity caps: a value beyond them is not a measurement (a week of minutes
@@ -542,7 +558,7 @@ func (l *Ledger) count(c *cometchat.Call, status string, ts int64, at time.Time)
 	if ex.Calls[status].newer(ts) {
 		ex.Calls[status] = Exemplar{SessionID: c.SessionID, Value: 1, At: at, ts: ts}
 	}
-	mark(&l.changes.totals, lb)
+	mark(&l.changes, &l.changes.totals, lb)
 	add := func(sum *float64, mins float64) {
 		if m, ok := minutes(mins); ok {
 			*sum += m * 60
@@ -618,7 +634,7 @@ func (l *Ledger) Reschedule(id string, t Tracked) {
 	next.NotFound, next.Failures, next.Checks, next.NextCheck = t.NotFound, t.Failures, t.Checks, t.NextCheck
 	if next != *cur {
 		*cur = next
-		mark(&l.changes.tracked, id)
+		mark(&l.changes, &l.changes.tracked, id)
 	}
 }
 
@@ -644,7 +660,7 @@ func (l *Ledger) Prune(capacity int, keepFrom int64) {
 			}
 		}
 		delete(l.undated, oldest)
-		mark(&l.changes.undated, oldest)
+		mark(&l.changes, &l.changes.undated, oldest)
 	}
 	capacity = max(capacity-len(l.undated), 1)
 	if l.done.Len() <= capacity {
@@ -668,7 +684,7 @@ func (l *Ledger) Prune(capacity int, keepFrom int64) {
 func (l *Ledger) setFloor(floor int64) {
 	l.done.DeleteFunc(func(k uint64, t int64) bool {
 		if t < floor {
-			mark(&l.changes.done, k)
+			mark(&l.changes, &l.changes.done, k)
 			return true
 		}
 		return false

@@ -455,7 +455,7 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 	// sweep goes on until it crosses sweptTo as well.
 	cutoff := l.Watermark - p.overlap()
 	sweptTo := l.SweepMark - p.overlap()
-	seen := map[string]bool{} // ids read in this scan -> learned in it
+	seen := map[uint64]bool{} // keys of the ids read in this scan -> learned in it
 	state := scanState{First: res.first, Resume: l.ResumePage, Sweep: sweep}
 	var (
 		prevTS     int64  // the last in-place dated entry read
@@ -496,11 +496,12 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 		es := make([]entryFact, len(pg.Calls))
 		for i := range pg.Calls {
 			c := &pg.Calls[i]
-			learnedHere, readBefore := seen[c.SessionID]
+			k := idKey(c.SessionID)
+			learnedHere, readBefore := seen[k]
 			knownBefore := l.Known(c.SessionID) && !learnedHere
 			if !readBefore {
 				f.NewInScan++
-				seen[c.SessionID] = !knownBefore
+				seen[k] = !knownBefore
 			}
 			es[i] = entryFact{TS: c.Timestamp(), Known: knownBefore}
 		}

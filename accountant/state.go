@@ -631,7 +631,7 @@ func (s *store) save(l *Ledger, now time.Time) (err error) {
 			return err
 		}
 	}
-	if !s.needSnapshot {
+	if !s.needSnapshot && !l.changes.overflow {
 		line, err := journalLine(l.record(s.gen, s.seq+1, now))
 		if err != nil {
 			return err

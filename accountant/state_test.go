@@ -86,3 +86,39 @@ func BenchmarkStateWriteBusyPoll(b *testing.B) {
 	}
 	b.ReportMetric(float64(s.written-before)/float64(b.N)/1024, "KiB/poll")
 }
+
+// More changes than a record holds (a backfill, a catch-up) are not kept
+// key by key: the record overflows, holds nothing, and the next save
+// writes a snapshot, from which a restart recovers every call. The next
+// small change goes to the journal again.
+func TestChangesOverflowToASnapshot(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	s, l, _, err := openStore(path, "app", "id", log.NewNopLogger(), t0)
+	require.NoError(t, err)
+	l.Initialized = true
+	require.NoError(t, s.save(l, t0))
+	n := maxChanges + 500
+	for i := range n {
+		c := call(fmt.Sprintf("v1.us.overflow%06d", i), -int64(n-i), "ended")
+		require.Equal(t, Counted, func() Outcome { o, _ := l.Observe(&c, observeMode{}); return o }())
+	}
+	require.True(t, l.changes.overflow)
+	assert.Zero(t, l.changes.len(), "an overflowed record holds no keys")
+	snapshot := s.snapshotSize
+	require.NoError(t, s.save(l, t0.Add(time.Minute)))
+	assert.Zero(t, s.journalSize, "the overflow was saved as a snapshot")
+	assert.Greater(t, s.snapshotSize, snapshot)
+	assert.False(t, l.changes.overflow)
+
+	c := call("v1.us.after", 10, "ended")
+	l.Observe(&c, observeMode{})
+	require.NoError(t, s.save(l, t0.Add(2*time.Minute)))
+	assert.Positive(t, s.journalSize, "a small change goes to the journal")
+
+	_, back, _, err := openStore(path, "app", "id", log.NewNopLogger(), t0.Add(3*time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, n+1, back.Remembered())
+	assert.Equal(t, l.totals, back.totals)
+	assert.Equal(t, l.ledgerScalars, back.ledgerScalars)
+	assert.Equal(t, uint64(n+1), back.Learned)
+}
