@@ -166,3 +166,22 @@ func TestMisbehave(t *testing.T) {
 	assert.Equal(t, []string{"c099", "c049"}, []string{calls[1].SessionID, calls[2].SessionID}, "then the millisecond entries, sorted by the raw number")
 	assert.Equal(t, "c098", calls[3].SessionID)
 }
+
+// Forget drops the final calls that ended before a time (these have no
+// end: that started before it) and keeps calls in progress.
+func TestForget(t *testing.T) {
+	s, base := withCalls(t, 30) // c000..c029, c001, c004, ... ongoing
+	assert.Equal(t, 7, s.Forget(1_700_000_010), "c000-c009 less the ongoing c001, c004, c007")
+	_, _, body := get(t, base+"/calls?perPage=100", map[string]string{"apikey": key})
+	var ids []string
+	for _, c := range body["data"].([]any) {
+		ids = append(ids, c.(map[string]any)["sessionId"].(string))
+	}
+	assert.Len(t, ids, 23)
+	assert.Equal(t, []string{"c010", "c007", "c004", "c001"}, ids[len(ids)-4:])
+	assert.Equal(t, 23.0, body["meta"].(map[string]any)["pagination"].(map[string]any)["total"])
+
+	s.Update("c029", func(c *cometchat.Call) { c.EndedAt = 1_700_000_100 })
+	assert.Equal(t, 12, s.Forget(1_700_000_050), "by the end where there is one: c029 stays")
+	assert.Len(t, s.Calls(), 11, "c029 and the ten calls in progress")
+}

@@ -3,8 +3,10 @@ package cometchattest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -94,7 +96,9 @@ func (t *Traffic) Step(now time.Time) {
 	for ; t.carry >= 1; t.carry-- {
 		t.start(now)
 	}
-	for id, l := range t.live {
+	// In a fixed order, so that a seed makes the same traffic every time.
+	for _, id := range slices.Sorted(maps.Keys(t.live)) {
+		l := t.live[id]
 		if now.Before(l.deadline) || l.stuck {
 			continue
 		}
@@ -136,7 +140,8 @@ func (t *Traffic) Burst(n int, now time.Time) {
 func (t *Traffic) FinishAll(now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for id, l := range t.live {
+	for _, id := range slices.Sorted(maps.Keys(t.live)) {
+		l := t.live[id]
 		t.s.Update(id, func(c *cometchat.Call) {
 			if l.outcome == "answered" && !l.answered {
 				answer(c, now)
