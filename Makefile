@@ -23,7 +23,7 @@ PROMETHEUS3_DIR := $(TOOLS)/prometheus-$(PROMETHEUS3)
 HELM     ?= v3.22.0
 HELM_DIR := $(TOOLS)/helm-$(HELM)
 
-.PHONY: all build test lint fuzz bench demo docker clean prometheus3 prometheus3-dir helm helm-dir release kube-test
+.PHONY: all build test lint fuzz bench bench-heap demo docker clean prometheus3 prometheus3-dir helm helm-dir release kube-test
 
 # The chart applied to a real kube-apiserver (etcd from Debian's etcd-server
 # on PATH): kube-apiserver built from the k8s.io/kubernetes module and the
@@ -93,6 +93,17 @@ bench:
 	$(GO) test -run XXX -bench 'EndToCounted' -benchtime 1x ./accountant
 	$(GO) test -run XXX -bench 'RememberedIDs' -benchtime 1x -count 3 ./accountant
 	$(GO) test -run XXX -bench 'TenApps50k' -benchtime 1x -count 2 .
+	$(GO) test -run XXX -bench 'BusyTraffic' -benchtime 1x ./accountant
+	OVERLAP=1m $(GO) test -run XXX -bench 'BusyTraffic/calls-per-min=97/' -benchtime 1x ./accountant
+
+# The live heap over 30 minutes of busy traffic, with no state file, a
+# state file and failing state writes, the three at once (BenchmarkHeapFlat).
+HEAP_FOR ?= 30m
+bench-heap:
+	$(GO) test -c -o $(TOOLS)/accountant.test ./accountant
+	for s in none file failing; do \
+	  $(TOOLS)/accountant.test -test.run XXX -test.bench "HeapFlat/state=$$s\$$" -test.benchtime 1x -bench.heap-for=$(HEAP_FOR) > $(TOOLS)/heap-$$s.txt 2>&1 & \
+	done; wait; grep -h Benchmark $(TOOLS)/heap-*.txt
 
 demo:
 	$(GO) run . --demo

@@ -2,13 +2,18 @@ package accountant
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -360,4 +365,191 @@ func rememberIDs(b *testing.B, idLen, n int) (heapPerID float64) {
 	}
 	runtime.KeepAlive(l)
 	return float64(heap1-heap0) / float64(n)
+}
+
+var heapFor = flag.Duration("bench.heap-for", 5*time.Minute,
+	"how long each BenchmarkHeapFlat run lasts (the documented figure: 30m)")
+
+// BenchmarkHeapFlat runs a poller in real time against the fake at busy
+// traffic (1,200 calls a minute, each ringing and talking a tenth of the
+// usual time, 2 s polls) with a dedupe capacity of 2,000, which fills in
+// two minutes, for -bench.heap-for; without a state file, with one, and
+// with every state write failing. The fake forgets the calls that ended
+// more than three minutes ago, so that what grows is the poller's. Every
+// tenth of the run the live heap (of the whole test process, the fake
+// included) is read after a garbage collection; once the dedupe set is
+// full and the fake's window has filled, those samples go into the
+// figures: the live heap at the end, and its growth from the first third
+// of them to the last (their means), in KiB: flat is near zero.
+//
+//	go test -c -o /tmp/accountant.test ./accountant
+//	/tmp/accountant.test -test.run XXX -test.bench 'HeapFlat/state=none' -test.benchtime 1x -bench.heap-for=30m
+//
+// (make bench-heap runs the three at once, 30 minutes each.)
+func BenchmarkHeapFlat(b *testing.B) {
+	for _, state := range []string{"none", "file", "failing"} {
+		b.Run("state="+state, func(b *testing.B) {
+			for range b.N {
+				heapFlat(b, state)
+			}
+		})
+	}
+}
+
+func heapFlat(b *testing.B, state string) {
+	const capacity = 2000
+	fake := cometchattest.New(key)
+	traffic := cometchattest.NewTraffic(fake, 11)
+	traffic.CallsPerMinute, traffic.Speed = 1200, 10
+	srv := fake.Start()
+	defer srv.Close()
+	cfg := Config{App: "heap", Interval: 2 * time.Second, Capacity: capacity,
+		API: cometchat.Config{BaseURL: srv.URL, APIKey: key, Timeout: 10 * time.Second}}
+	var failed atomic.Int64
+	switch state {
+	case "file":
+		cfg.StateFile = filepath.Join(b.TempDir(), "state.json")
+	case "failing":
+		cfg.StateFile = filepath.Join(b.TempDir(), "state.json")
+		cfg.diskFault = func() error { failed.Add(1); return fmt.Errorf("write state: %w", syscall.ENOSPC) }
+	}
+	p, err := NewPoller(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go traffic.Run(ctx, 100*time.Millisecond)
+	stopped := make(chan struct{})
+	go func() { p.Run(ctx); close(stopped) }()
+	defer func() { cancel(); <-stopped }()
+
+	liveHeap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	var full []uint64 // live heap samples with the dedupe set full
+	const retention = 3 * time.Minute
+	tick := time.NewTicker(*heapFor / 10)
+	defer tick.Stop()
+	start := time.Now()
+	for end := start.Add(*heapFor); time.Now().Before(end); {
+		<-tick.C
+		fake.Forget(time.Now().Add(-retention).Unix())
+		if p.Snapshot().Remembered >= capacity*9/10 && time.Since(start) > 2*retention {
+			full = append(full, liveHeap())
+		}
+	}
+	s := p.Snapshot()
+	if len(full) < 3 {
+		b.Fatalf("the dedupe set was full and the fake's window filled in %d samples of 10 (%d ids): run longer", len(full), s.Remembered)
+	}
+	if state == "failing" && failed.Load() == 0 {
+		b.Fatal("no state write failed")
+	}
+	mean := func(xs []uint64) float64 {
+		var sum float64
+		for _, x := range xs {
+			sum += float64(x)
+		}
+		return sum / float64(len(xs))
+	}
+	third := len(full) / 3
+	b.ReportMetric(float64(full[len(full)-1])/(1<<20), "live-heap-MiB")
+	b.ReportMetric((mean(full[len(full)-third:])-mean(full[:third]))/1024, "growth-KiB")
+	b.ReportMetric(float64(traffic.Created()), "calls")
+	b.ReportMetric(float64(s.Remembered), "remembered")
+}
+
+// BenchmarkBusyTraffic measures what a busy app costs in requests: the
+// fake's traffic at 97 and 300 calls a minute with --demo's timings
+// (ringing and talking at half the usual time, 3 % of calls 5 to 30
+// minutes long), 30 s polls, 15 minutes of simulated time after 10 minutes
+// of warm-up. It reports requests per minute in all and by kind (the head
+// of the list and the pages below it, the ongoing listing, Get Call), and
+// the share of the calls that ended that were counted, after every call
+// is finished and two more polls: exactly 100 %. The baseline in the same
+// run checks every tracked call that no listing showed with Get Call
+// (getCallsOnly). OVERLAP=1m runs it at another --cometchat.overlap.
+//
+//	go test -run XXX -bench BusyTraffic -benchtime 1x ./accountant
+func BenchmarkBusyTraffic(b *testing.B) {
+	for _, rate := range []float64{97, 300} {
+		for _, strategy := range []string{"cheapest", "get-calls-only"} {
+			b.Run(fmt.Sprintf("calls-per-min=%g/%s", rate, strategy), func(b *testing.B) {
+				for range b.N {
+					busyTraffic(b, rate, strategy == "get-calls-only")
+				}
+			})
+		}
+	}
+}
+
+func busyTraffic(b *testing.B, rate float64, getCallsOnly bool) {
+	fake := cometchattest.New(key)
+	traffic := cometchattest.NewTraffic(fake, 5)
+	traffic.CallsPerMinute, traffic.Speed = rate, 2
+	var head, ongoing, get atomic.Int64
+	fake.SetBeforeRequest(func(r *http.Request) {
+		switch {
+		case !strings.HasSuffix(r.URL.Path, "/calls"):
+			get.Add(1)
+		case r.URL.Query().Get("status") == "ongoing":
+			ongoing.Add(1)
+		default:
+			head.Add(1)
+		}
+	})
+	srv := fake.Start()
+	defer srv.Close()
+	now := t0
+	p := newBenchPoller(b, srv.URL+"/v3", func() time.Time { return now })
+	p.cfg.getCallsOnly = getCallsOnly
+	if v := os.Getenv("OVERLAP"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.cfg.Overlap = d
+	}
+	ctx := context.Background()
+	advance := func(d time.Duration) {
+		for end := now.Add(d); now.Before(end); {
+			now = now.Add(time.Second)
+			traffic.Step(now)
+			if now.Unix()%30 == 0 {
+				if err := p.Poll(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	if err := p.Poll(ctx); err != nil { // the first poll: nothing is history yet
+		b.Fatal(err)
+	}
+	advance(10 * time.Minute)
+	h0, o0, g0 := head.Load(), ongoing.Load(), get.Load()
+	const minutes = 15
+	advance(minutes * time.Minute)
+	h, o, g := float64(head.Load()-h0)/minutes, float64(ongoing.Load()-o0)/minutes, float64(get.Load()-g0)/minutes
+	traffic.FinishAll(now)
+	advance(time.Minute)
+	ended := 0
+	for _, c := range fake.Calls() {
+		if _, final := NormalizeStatus(&c); final {
+			ended++
+		}
+	}
+	counted := 0
+	for _, t := range p.Snapshot().Totals {
+		for _, v := range t.Calls {
+			counted += int(v)
+		}
+	}
+	b.ReportMetric(h+o+g, "requests/min")
+	b.ReportMetric(h, "head/min")
+	b.ReportMetric(o, "ongoing/min")
+	b.ReportMetric(g, "get/min")
+	b.ReportMetric(100*float64(counted)/float64(ended), "counted-%")
 }

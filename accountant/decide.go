@@ -403,3 +403,29 @@ func phase(app string, interval time.Duration) time.Duration {
 	h.Write([]byte(app))
 	return time.Duration(h.Sum64() % uint64(interval))
 }
+
+// The cheapest way to learn what ended. After the head scan and the
+// ongoing listing, the tracked calls that neither showed have most likely
+// ended: a list page below the head tells the state of every call it
+// holds, Get Call one call's.
+
+// pageBelowPays decides whether one more list page below the oldest call
+// read (bottom) is cheaper than Get Calls: at least two of the tracked
+// calls still to check (their times, unordered; 0 for none) lie within the
+// page, which reaches about span seconds further back, as the last page
+// read did.
+func pageBelowPays(unchecked []int64, bottom, span int64) bool {
+	if span <= 0 || bottom <= 0 || bottom == math.MaxInt64 {
+		return false
+	}
+	n := 0
+	for _, ts := range unchecked {
+		if ts > 0 && ts <= bottom && ts >= bottom-span {
+			n++
+		}
+	}
+	return n >= 2
+}
+
+// maxPagesBelow bounds the pages read below the head in one poll.
+const maxPagesBelow = 5

@@ -2,6 +2,7 @@ package accountant
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -289,4 +290,32 @@ func TestPhaseSpreadsApps(t *testing.T) {
 	}
 	assert.Equal(t, phase("prod", time.Minute), phase("prod", time.Minute))
 	assert.Zero(t, phase("prod", 0))
+}
+
+func TestPageBelowPays(t *testing.T) {
+	const bottom, span = 10_000, 300 // the next page reaches back to 9,700
+	for _, tc := range []struct {
+		name      string
+		unchecked []int64
+		bottom    int64
+		span      int64
+		want      bool
+	}{
+		{"none to check", nil, bottom, span, false},
+		{"one: a Get Call costs what a page does", []int64{9_900}, bottom, span, false},
+		{"two on the next page", []int64{9_900, 9_800}, bottom, span, true},
+		{"at both edges of the page", []int64{10_000, 9_700}, bottom, span, true},
+		{"two, one beyond the page", []int64{9_900, 9_699}, bottom, span, false},
+		{"far below", []int64{5_000, 4_000, 3_000}, bottom, span, false},
+		{"above the bottom: the head scan should have shown them", []int64{10_001, 10_500}, bottom, span, false},
+		{"undated calls have no place", []int64{0, 0, 0}, bottom, span, false},
+		{"the scan read no dated call", []int64{9_900, 9_800}, math.MaxInt64, span, false},
+		{"no bottom", []int64{9_900, 9_800}, 0, span, false},
+		{"a page of one instant reaches no further", []int64{9_900, 9_800}, bottom, 0, false},
+		{"many, mixed", []int64{0, 12_000, 9_950, 3, 9_701, 9_702}, bottom, span, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, pageBelowPays(tc.unchecked, tc.bottom, tc.span))
+		})
+	}
 }

@@ -72,6 +72,11 @@ type Config struct {
 
 	// diskFault, when set, fails state writes as a full disk would (tests).
 	diskFault func() error
+	// getCallsOnly checks every tracked call that no listing showed with
+	// Get Call, never a page below the head: the baseline of benchmarks.
+	getCallsOnly bool
+	// observed, when set, is told the outcome of every observation (tests).
+	observed func(id string, o Outcome)
 }
 
 // Poller reads the Calls API in the background and keeps the Ledger of one
@@ -407,10 +412,66 @@ func (p *Poller) scan(ctx context.Context) error {
 		p.holes(head, now) // the pages it read around stay to be read again
 		return err         // no pruning: the calls below the failed page are unread
 	}
+	// The ongoing listing first: what it shows in progress needs no other
+	// check, so the pages below the head are chosen for the rest.
 	ongoingErr := p.scanOngoing(ctx, mode)
+	if !head.exhausted && !p.cfg.getCallsOnly {
+		p.readBelow(ctx, mode, head)
+	}
 	p.recheck(ctx, mode)
 	p.bookkeeping(head, now)
 	return ongoingErr
+}
+
+// unchecked returns the times of the tracked calls that no listing showed
+// this poll and that are due for a check (see recheckDue).
+func (p *Poller) unchecked(now time.Time) []int64 {
+	var ts []int64
+	for _, t := range p.ledger.tracked {
+		if t.seenPoll != p.poll && recheckDue(t, now) {
+			ts = append(ts, t.TS)
+		}
+	}
+	return ts
+}
+
+// readBelow reads list pages below the head scan while each is cheaper
+// than the Get Calls it saves (see pageBelowPays). It only learns the
+// state of tracked calls; what else such a page holds is the head scan's
+// and the sweeps' (a call missing there is found through the list total).
+// A failure or a list that moved under it leaves the rest to Get Call.
+func (p *Poller) readBelow(ctx context.Context, mode observeMode, head headResult) {
+	page, bottom, span := head.lastPage, head.lastBottom, head.lastSpan
+	for range maxPagesBelow {
+		if !pageBelowPays(p.unchecked(p.cfg.Now()), bottom, span) || ctx.Err() != nil {
+			return
+		}
+		page++
+		pg, err := p.client.List(ctx, cometchat.ListOptions{Page: page, PerPage: p.cfg.PerPage})
+		if err != nil {
+			level.Debug(p.cfg.Logger).Log("msg", "A list page below the head failed; Get Call checks its calls", "page", page, "err", err)
+			return
+		}
+		oldest := bottom
+		for i := range pg.Calls {
+			c := &pg.Calls[i]
+			if ts := c.Timestamp(); ts > 0 && !c.ScaledTimestamps {
+				oldest = min(oldest, ts)
+			}
+			if _, tracked := p.ledger.tracked[c.SessionID]; tracked {
+				p.observe(c, mode)
+			}
+		}
+		f := pageFacts{Page: page, CurrentPage: pg.Pagination.CurrentPage, TotalPages: pg.Pagination.TotalPages,
+			PerPage: pg.Pagination.PerPage, Entries: len(pg.Calls) + pg.Skipped}
+		if f.PerPage <= 0 {
+			f.PerPage = p.cfg.PerPage
+		}
+		if oldest >= bottom || listEnd(f) != readOn {
+			return
+		}
+		span, bottom = bottom-oldest, oldest
+	}
 }
 
 func (p *Poller) overlap() int64 { return int64(p.cfg.Overlap / time.Second) }
@@ -428,6 +489,11 @@ type headResult struct {
 	skipped      int
 	firstSkipped int // the first page read around
 	holeLow      int64
+	// lastPage is the last page the scan read; lastBottom the oldest
+	// in-place call time on it, and lastSpan how far back from the one
+	// before that page reached (for pageBelowPays).
+	lastPage             int
+	lastBottom, lastSpan int64
 	// learned counts the ids the head scan learned. They were all in the
 	// list when its total was read: calls that arrive later land on page 1,
 	// already read. The ongoing listing and Get Call, which run after it,
@@ -532,6 +598,7 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 				after = es[i].TS
 			}
 		}
+		above := prevTS
 		for i := range pg.Calls {
 			c := &pg.Calls[i]
 			p.callAnomalies(c)
@@ -561,6 +628,13 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 					holeOpen = false
 				}
 				prevTS, prevID = ts, c.SessionID
+			}
+		}
+		res.lastPage = page
+		if prevTS > 0 && prevTS != above {
+			res.lastBottom, res.lastSpan = prevTS, res.maxTS-prevTS
+			if above > 0 {
+				res.lastSpan = above - prevTS
 			}
 		}
 		f.Crossed = pastLine(es, ignore, cutoff, true)
@@ -788,6 +862,9 @@ func (p *Poller) recheck(ctx context.Context, mode observeMode) {
 // observe applies an observation and counts the values it could not use.
 func (p *Poller) observe(c *cometchat.Call, mode observeMode) Outcome {
 	o, invalid := p.ledger.Observe(c, mode)
+	if p.cfg.observed != nil {
+		p.cfg.observed(c.SessionID, o)
+	}
 	if invalid > 0 {
 		p.stats.countError("invalid_call")
 		level.Debug(p.cfg.Logger).Log("msg", "A counted call had values that are not numbers a counter can take; counted them as zero", "values", invalid)

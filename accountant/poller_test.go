@@ -488,3 +488,46 @@ func TestErrorReasonsAreBounded(t *testing.T) {
 	assert.Equal(t, uint64(200-(maxReasons-len(KnownReasons))), s.Errors["other"])
 	assert.Equal(t, uint64(1), s.Errors["ERR_RANDOM_0"])
 }
+
+// Tracked calls that ended and that no listing shows any more: where two
+// or more sit just below the head scan, one more list page learns them
+// all instead of a Get Call each; far below, Get Call does. Either way
+// each is counted once.
+func TestEndedCallsBelowTheHeadCostAPageOrGetCalls(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		at          int64 // where the five calls sit, seconds before t0
+		lists, gets int64 // requests of the poll after they end
+	}{
+		{"just below the head", -320, 3, 0},
+		{"far below", -3000, 2, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			for i := range 200 {
+				h.put(call(fmt.Sprintf("h%03d", i), -int64(i+1)*30, "ended"))
+			}
+			for i := range 5 {
+				h.put(call(fmt.Sprintf("long%d", i), tc.at-int64(i), "ongoing"))
+			}
+			h.start(func(c *Config) { c.PerPage = 10; c.Overlap = time.Minute })
+			h.poll()
+			require.Equal(t, 5, h.p.Snapshot().Tracked)
+			h.now = h.now.Add(30 * time.Second)
+			h.poll()
+			for i := range 5 {
+				h.end(fmt.Sprintf("long%d", i), h.now.Unix())
+			}
+			h.now = h.now.Add(30 * time.Second)
+			lists, gets := listRequests(h), getRequests(h)
+			h.poll()
+			assert.Equal(t, tc.lists, listRequests(h)-lists, "list requests: the head, the ongoing listing and the pages below")
+			assert.Equal(t, tc.gets, getRequests(h)-gets, "Get Calls")
+			assert.Equal(t, uint64(5), h.sums().Calls["ended"], "each ended call counted once")
+			assert.Zero(t, h.p.Snapshot().Tracked)
+			h.now = h.now.Add(30 * time.Second)
+			h.poll()
+			assert.Equal(t, uint64(5), h.sums().Calls["ended"])
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,6 +124,11 @@ func TestSimulation(t *testing.T) {
 	disk := &diskFull{}
 	identity := "sim-0"
 	const sweepEvery = 10 * time.Minute
+	// What every poller observed of each call, by poller generation: on a
+	// failure it shows how a call that was lost was seen.
+	var traceMu sync.Mutex
+	trace := map[string][][2]int{} // id -> (generation, outcome)
+	gen := 0
 	newPoller := func(resume *Poller) *Poller {
 		api := cometchat.Config{BaseURL: srv.URL + "/v3", APIKey: key,
 			Timeout: 300 * time.Millisecond, MaxRetries: 1, MaxRetryWait: 10 * time.Millisecond,
@@ -136,7 +142,12 @@ func TestSimulation(t *testing.T) {
 			}}
 		p, err := NewPoller(Config{App: "sim", Identity: identity, API: api, Now: clock.Now, StateFile: state,
 			Overlap: time.Minute, PerPage: perPage, Capacity: 3000, MaxNotFound: 1000, Interval: 5 * time.Second, SweepEvery: sweepEvery,
-			Resume: resume, diskFault: disk.fault, Billing: plan})
+			Resume: resume, diskFault: disk.fault, Billing: plan, observed: func(id string, o Outcome) {
+				traceMu.Lock()
+				trace[id] = append(trace[id], [2]int{gen, int(o)})
+				traceMu.Unlock()
+			}})
+		gen++
 		require.NoError(t, err)
 		p.Adopt()
 		return p
@@ -466,6 +477,15 @@ func TestSimulation(t *testing.T) {
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
+		}
+		for _, c := range fake.Calls() { // how the calls the ledger took for history were seen
+			traceMu.Lock()
+			tr := trace[c.SessionID]
+			traceMu.Unlock()
+			if !history[c.SessionID] && isFinal(c.Status) && !slices.ContainsFunc(tr, func(e [2]int) bool { return e[1] == int(Counted) }) {
+				t.Logf("final call %s never counted: status %s, type %s, initiated %d, ended %d; observed %v",
+					c.SessionID, c.Status, c.Type, c.InitiatedAt, c.EndedAt, tr)
+			}
 		}
 		for _, c := range fake.Calls() { // which calls the ledger does not know
 			if history[c.SessionID] || !isFinal(c.Status) || p.ledger.Known(c.SessionID) {

@@ -39,6 +39,8 @@ type Snapshot struct {
 	// Active and Tracked are the calls in progress now.
 	Active  map[Labels]Active
 	Tracked int
+	// Remembered is the number of ids in the dedupe set now.
+	Remembered int
 	// Up is true when the listings of the last poll succeeded.
 	Up bool
 	// LastSuccess is the end of the last successful poll; zero before one.
@@ -105,6 +107,8 @@ func (l *Ledger) snapshot(app string, c counters) *Snapshot {
 		Exemplars: c.exemplars,
 		Active:    map[Labels]Active{},
 		Tracked:   len(l.tracked),
+
+		Remembered: l.Remembered(),
 	}
 	if l.plan.Enabled() {
 		s.Plan, s.Billing = &l.plan, c.billing

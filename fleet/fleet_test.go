@@ -2,9 +2,11 @@ package fleet
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -252,4 +254,45 @@ func TestFailedReloadTouchesNoFileAndPublishesNothing(t *testing.T) {
 	waitFor(t, func() bool { return pub.get("b") != nil })
 	aside, _ = filepath.Glob(filepath.Join(dir, "state.b.other-identity-*"))
 	assert.Len(t, aside, 1)
+}
+
+// Many apps in one process: each polls on one goroutine of its own, so
+// the process's goroutines grow by one per app and nothing else, and an
+// app whose API hangs delays no other app's polls.
+func TestManyAppsOneGoroutineEachAndNoneWaitsForAnother(t *testing.T) {
+	const n = 300
+	fake := cometchattest.New(key)
+	srv := fake.Start()
+	defer srv.Close()
+	slow := cometchattest.New(key)
+	slow.SetHang(time.Minute)
+	slow.InjectSchedule(func(*http.Request, string) cometchattest.Fault { return cometchattest.Hang })
+	slowSrv := slow.Start()
+	defer slowSrv.Close()
+	defer slowSrv.CloseClientConnections()
+
+	var pub published
+	f := startFleet(t, pub.into(Settings{Timeout: 50 * time.Second}))
+	base := runtime.NumGoroutine()
+	apps := []config.App{{Name: "hanging", AppID: "hanging", BaseURL: slowSrv.URL + "/v3", APIKey: key, PollInterval: time.Minute}}
+	for i := range n {
+		name := fmt.Sprintf("app%03d", i)
+		apps = append(apps, config.App{Name: name, AppID: name, BaseURL: srv.URL + "/v3", APIKey: key, PollInterval: time.Minute})
+	}
+	require.NoError(t, f.Apply(apps))
+	waitFor(t, func() bool {
+		for _, a := range apps[1:] {
+			if s := pub.get(a.Name); s == nil || s.LastSuccess.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+	assert.True(t, pub.get("hanging") == nil || pub.get("hanging").LastSuccess.IsZero(), "the hanging app is still in its first poll")
+	// One goroutine per poller; the rest is the HTTP client's and the
+	// test server's connections, a few per connection kept open.
+	grown := runtime.NumGoroutine() - base
+	t.Logf("%d apps: %d more goroutines", n+1, grown)
+	assert.GreaterOrEqual(t, grown, n+1)
+	assert.LessOrEqual(t, grown, n+1+40)
 }
