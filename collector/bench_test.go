@@ -132,10 +132,19 @@ func TestSeriesPerApp(t *testing.T) {
 // each (audio/video x call/meet/presenter x user/group), every series with
 // its _created time and exemplars, as Prometheus scrapes it: gzip asked
 // for, the body read whole. The exposition serves each format; promhttp,
-// over the same collectors and global metrics, is the reference.
-func BenchmarkMetrics100Apps(b *testing.B) {
+// over the same collectors and global metrics, is the reference. It also
+// reports the bytes allocated per scrape.
+func BenchmarkMetrics100Apps(b *testing.B) { benchmarkMetrics(b, 100, []string{"gzip"}) }
+
+// BenchmarkMetrics1000Apps is the same with 1,000 apps, with and without
+// gzip:
+//
+//	go test -run XXX -bench Metrics1000Apps -benchtime 20x ./collector
+func BenchmarkMetrics1000Apps(b *testing.B) { benchmarkMetrics(b, 1000, []string{"gzip", "identity"}) }
+
+func benchmarkMetrics(b *testing.B, apps int, encodings []string) {
 	var snaps []*accountant.Snapshot
-	for i := range 100 {
+	for i := range apps {
 		snaps = append(snaps, fullSnapshot(fmt.Sprintf("app-%03d", i), 12))
 	}
 	e := NewExposition()
@@ -153,34 +162,44 @@ func BenchmarkMetrics100Apps(b *testing.B) {
 		"promhttp":   promhttp.HandlerFor(plain, promhttp.HandlerOpts{EnableOpenMetrics: true, EnableOpenMetricsTextCreatedSamples: true}),
 	}
 	formats := map[string]string{"text": "text/plain;version=0.0.4", "openmetrics": acceptProm2, "protobuf": acceptProm3Proto}
+	series := seriesOf(b, snaps...)
 	for _, server := range []string{"exposition", "promhttp"} {
 		for _, format := range []string{"text", "openmetrics", "protobuf"} {
-			b.Run(server+"/"+format, func(b *testing.B) {
-				srv := httptest.NewServer(servers[server])
-				defer srv.Close()
-				client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
-				var size int64
-				durations := make([]time.Duration, 0, b.N)
-				b.ResetTimer()
-				for range b.N {
-					start := time.Now()
-					req, _ := http.NewRequest("GET", srv.URL, nil)
-					req.Header.Set("Accept", formats[format])
-					req.Header.Set("Accept-Encoding", "gzip")
-					resp, err := client.Do(req)
-					if err != nil {
-						b.Fatal(err)
-					}
-					size, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					durations = append(durations, time.Since(start))
+			for _, encoding := range encodings {
+				name := server + "/" + format
+				if len(encodings) > 1 {
+					name += "/" + encoding
 				}
-				b.StopTimer()
-				slices.Sort(durations)
-				b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "p50-ms")
-				b.ReportMetric(float64(size)/1024, "gzipKiB/scrape")
-				b.ReportMetric(float64(seriesOf(b, snaps...)), "series")
-			})
+				b.Run(name, func(b *testing.B) { scrapeBench(b, servers[server], formats[format], encoding, series) })
+			}
 		}
 	}
+}
+
+func scrapeBench(b *testing.B, h http.Handler, accept, encoding string, series int) {
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	var size int64
+	durations := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		req, _ := http.NewRequest("GET", srv.URL, nil)
+		req.Header.Set("Accept", accept)
+		req.Header.Set("Accept-Encoding", encoding)
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		durations = append(durations, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(durations)
+	b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(size)/1024, "KiB/scrape")
+	b.ReportMetric(float64(series), "series")
 }

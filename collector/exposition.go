@@ -15,17 +15,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cometchat-exporter/cometchat-exporter/accountant"
 )
 
 // Exposition keeps each app's metrics rendered, the way kube-state-metrics
 // does: an app is rendered once per poll, on the poller's goroutine
-// (Update), in the classic text format and in OpenMetrics, and a scrape
-// only concatenates bytes. With many apps this keeps /metrics fast, and a
-// scrape never waits on a poll. Protobuf, asked for only by a Prometheus
-// scraping native histograms, is encoded at scrape time from the gathered
-// families kept beside the text.
+// (Update), in the classic text format, in OpenMetrics and in delimited
+// protobuf, and a scrape only concatenates bytes. With many apps this keeps
+// /metrics fast, and a scrape never waits on a poll. In protobuf a family
+// of all apps is one message: its name, help and type once, then every
+// app's metrics, which protobuf reads as one repeated field however the
+// entries were written.
 type Exposition struct {
 	mu   sync.RWMutex
 	apps map[string]*rendered
@@ -39,11 +42,11 @@ type rendered struct {
 	families map[string]*family
 }
 
-// family is one metric family of one app: the gathered protobuf, and its
-// rendering in each text format (indexed by textFormat).
+// family is one metric family of one app, rendered in each text format
+// (indexed by textFormat) and in protobuf.
 type family struct {
-	mf   *dto.MetricFamily
-	text [2]familyText
+	text  [2]familyText
+	proto familyText // header: the family without metrics; body: its metrics, as MetricFamily field 4
 }
 
 type familyText struct {
@@ -85,7 +88,10 @@ func render(s *accountant.Snapshot) (map[string]*family, error) {
 	}
 	out := make(map[string]*family, len(mfs))
 	for _, mf := range mfs {
-		fam := &family{mf: mf}
+		fam := &family{}
+		if fam.proto, err = protoParts(mf); err != nil {
+			return nil, err
+		}
 		for _, f := range []textFormat{classicText, openMetrics} {
 			var full bytes.Buffer
 			if err := f.writeFamily(&full, mf); err != nil {
@@ -105,6 +111,28 @@ func render(s *accountant.Snapshot) (map[string]*family, error) {
 	}
 	return out, nil
 }
+
+// protoParts renders a family in protobuf: the family without its metrics,
+// and its metrics as the entries of MetricFamily's repeated field 4.
+func protoParts(mf *dto.MetricFamily) (familyText, error) {
+	header, err := proto.Marshal(&dto.MetricFamily{Name: mf.Name, Help: mf.Help, Type: mf.Type, Unit: mf.Unit})
+	if err != nil {
+		return familyText{}, err
+	}
+	var body []byte
+	for _, m := range mf.Metric {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			return familyText{}, err
+		}
+		body = protowire.AppendTag(body, metricFamilyMetric, protowire.BytesType)
+		body = protowire.AppendBytes(body, b)
+	}
+	return familyText{header: header, body: body}, nil
+}
+
+// metricFamilyMetric is the field number of MetricFamily.metric.
+const metricFamilyMetric = 4
 
 // Update renders a new snapshot of an app. It is meant to be the poller's
 // OnPublish hook.
@@ -224,26 +252,40 @@ func writeText(w io.Writer, f textFormat, names []string, global map[string]*dto
 	return nil
 }
 
-// writeProto encodes the families as delimited protobuf, each app family
-// merged with the same family of the other apps.
+// writeProto writes the families as delimited protobuf: global ones
+// encoded now, each app family as one message of its pre-rendered parts,
+// the header once and every app's metrics after it.
 func writeProto(w io.Writer, format expfmt.Format, names []string, global map[string]*dto.MetricFamily, apps []*rendered) error {
 	enc := expfmt.NewEncoder(w, format)
+	var prefix []byte
 	for _, name := range names {
-		mf := global[name]
-		if mf == nil {
-			for _, r := range apps {
-				fam := r.families[name]
-				if fam == nil {
-					continue
-				}
-				if mf == nil {
-					mf = &dto.MetricFamily{Name: fam.mf.Name, Help: fam.mf.Help, Type: fam.mf.Type}
-				}
-				mf.Metric = append(mf.Metric, fam.mf.Metric...)
+		if mf := global[name]; mf != nil {
+			if err := enc.Encode(mf); err != nil {
+				return err
+			}
+			continue
+		}
+		var header []byte
+		size := 0
+		for _, r := range apps {
+			if fam := r.families[name]; fam != nil {
+				header = fam.proto.header
+				size += len(fam.proto.body)
 			}
 		}
-		if err := enc.Encode(mf); err != nil {
+		prefix = protowire.AppendVarint(prefix[:0], uint64(len(header)+size))
+		if _, err := w.Write(prefix); err != nil {
 			return err
+		}
+		if _, err := w.Write(header); err != nil {
+			return err
+		}
+		for _, r := range apps {
+			if fam := r.families[name]; fam != nil {
+				if _, err := w.Write(fam.proto.body); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil

@@ -12,10 +12,12 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cometchat-exporter/cometchat-exporter/accountant"
 	"github.com/cometchat-exporter/cometchat-exporter/internal/testenv"
@@ -227,4 +229,47 @@ func TestExemplarTooLongIsLeftOut(t *testing.T) {
 	assert.Regexp(t, `(?m)^cometchat_calls_total\{app="prod",call_type="video",mode="meet",receiver_type="group",status="ended"\} 3\.0$`, text)
 	assert.Regexp(t, `(?m)^cometchat_calls_total\{app="prod",call_type="video",mode="meet",receiver_type="group",status="unanswered"\} 1\.0$`, text)
 	assert.Regexp(t, exemplarOnDuration, text, "the other exemplars stay")
+}
+
+// The pre-rendered protobuf decodes to exactly what promhttp encodes over
+// the same collectors: every family, metric, label, value, created time
+// and exemplar, the apps' metrics of a family in one message.
+func TestProtobufIsPromhttps(t *testing.T) {
+	var snaps []*accountant.Snapshot
+	for _, app := range []string{"alpha", "beta", "gamma"} {
+		snaps = append(snaps, fullSnapshot(app, 12))
+	}
+	e := NewExposition()
+	for _, s := range snaps {
+		e.Update(s)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(New(func() []*accountant.Snapshot { return snaps }))
+	decode := func(h http.Handler) map[string]*dto.MetricFamily {
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		_, body := scrape(t, srv.URL, acceptProm3Proto, "")
+		dec := expfmt.NewDecoder(bytes.NewReader(body), expfmt.NewFormat(expfmt.TypeProtoDelim))
+		out := map[string]*dto.MetricFamily{}
+		for {
+			mf := &dto.MetricFamily{}
+			if err := dec.Decode(mf); err == io.EOF {
+				return out
+			} else {
+				require.NoError(t, err)
+			}
+			require.NotContains(t, out, mf.GetName(), "one message per family")
+			out[mf.GetName()] = mf
+		}
+	}
+	got := decode(e.Handler(prometheus.NewRegistry(), nil))
+	want := decode(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	require.Equal(t, len(want), len(got), "families")
+	for name, w := range want {
+		g := got[name]
+		require.NotNil(t, g, name)
+		assert.Len(t, g.Metric, len(w.Metric), name)
+		assert.True(t, proto.Equal(w, g), "%s differs:\nwant %v\n got %v", name, w, g)
+	}
+	assert.Len(t, got["cometchat_calls_total"].Metric, 3*12*6, "three apps' series in one message")
 }
