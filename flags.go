@@ -16,6 +16,7 @@ import (
 
 	"github.com/cometchat-exporter/cometchat-exporter/accountant"
 	"github.com/cometchat-exporter/cometchat-exporter/billing"
+	"github.com/cometchat-exporter/cometchat-exporter/collector"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
 	"github.com/cometchat-exporter/cometchat-exporter/config"
 	"github.com/cometchat-exporter/cometchat-exporter/webhook"
@@ -37,6 +38,7 @@ type options struct {
 	demoMisbehave                               string
 	metricsPath                                 string
 	noExporterMetrics                           bool
+	dropLabels                                  collector.LabelDrop
 	logLevel, logFormat                         string
 	hookAddr, hookConfig, peerURL               string
 	toolkit                                     *web.FlagConfig
@@ -84,6 +86,10 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 	app.Flag("demo.misbehave", "Comma-separated ways the --demo API departs from the reference: "+strings.Join(cometchattest.MisbehaviourNames(), ", ")+" (see docs/anomalies.md).").StringVar(&o.demoMisbehave)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.metricsPath)
 	app.Flag("web.disable-exporter-metrics", "Exclude Go runtime and process metrics from /metrics.").BoolVar(&o.noExporterMetrics)
+	app.Flag("collector.drop-labels", "Call labels to leave out of /metrics, comma-separated: "+strings.Join(collector.DroppableLabels, ", ")+
+		"; the series that differ only in them are summed into one (see docs/scaling.md).").
+		SetValue(&parsedValue[collector.LabelDrop]{v: &o.dropLabels, name: "collector.drop-labels",
+			want: "a comma-separated list of " + strings.Join(collector.DroppableLabels, ", "), example: "mode,receiver_type", parse: collector.ParseLabelDrop})
 	enumFlag(app, "log.level", "Only log messages with the given severity or above: debug, info, warn, error.", "info", &o.logLevel, "debug", "info", "warn", "error")
 	enumFlag(app, "log.format", "Log format: logfmt or json.", "logfmt", &o.logFormat, "logfmt", "json")
 	app.Flag("webhook.listen-address", "Address of a listener for CometChat's call webhooks at "+webhook.Path+" (off when empty). Off loopback it needs basic_auth_users in --webhook.config.file.").StringVar(&o.hookAddr)

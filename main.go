@@ -27,6 +27,7 @@ import (
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
 
+	"github.com/cometchat-exporter/cometchat-exporter/accountant"
 	"github.com/cometchat-exporter/cometchat-exporter/check"
 	"github.com/cometchat-exporter/cometchat-exporter/collector"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
@@ -208,7 +209,7 @@ func newFleet(ctx context.Context, o *options, logger log.Logger, reg prometheus
 		Timeout: o.timeout, MaxRequestsPerMinute: o.budget, Overlap: o.overlap, Capacity: o.capacity,
 		StateFile: o.stateFile, PerAppState: o.configFile != "", Logger: logger,
 		UserAgent: exporterName + "/" + version.Version,
-		OnPublish: exposition.Update, Forget: exposition.Forget,
+		OnPublish: func(s *accountant.Snapshot) { exposition.Update(o.dropLabels.Apply(s)) }, Forget: exposition.Forget,
 	}
 	if o.hookAddr != "" || demo {
 		settings.OnHintCounted = webhookLatency(reg)

@@ -292,6 +292,8 @@ func TestStartupValidation(t *testing.T) {
 			`--log.level: want one of debug, info, warn, error, e.g. --log.level=info, got "warning"`},
 		{"budget not a whole number", keyEnv, []string{"--cometchat.max-requests-per-minute=1.5"},
 			`--cometchat.max-requests-per-minute: want a whole number, e.g. --cometchat.max-requests-per-minute=1000, got "1.5"`},
+		{"a label that cannot be dropped", nil, []string{"--demo", "--collector.drop-labels=mode,status"},
+			`--collector.drop-labels: want a comma-separated list of call_type, mode, receiver_type, e.g. --collector.drop-labels=mode,receiver_type, got "mode,status"`},
 		{"speed not finite", nil, []string{"--demo", "--demo.speed=+Inf"},
 			`--demo.speed: want a number, e.g. --demo.speed=10, got "+Inf"`},
 		{"config file and app id", nil, []string{"--config.file=apps.yml", "--cometchat.app-id=a"},
@@ -524,6 +526,30 @@ func TestDemoShowsCallsWithin30Seconds(t *testing.T) {
 	// the first scrape.
 	assert.Positive(t, m.sum("cometchat_billing_period_minutes", map[string]string{"kind": "total"}), "the period partly used from the start")
 	assert.Greater(t, m.sum("cometchat_calls_total", nil), 100.0, "the simulated last day counted")
+}
+
+// --collector.drop-labels leaves the labels out of every call series of
+// /metrics, in every format, and the calls are all still there.
+func TestDropLabels(t *testing.T) {
+	e := startExporter(t, nil, "--demo", "--collector.drop-labels=mode,receiver_type")
+	e.waitReady()
+	eventually(t, 30*time.Second, func() bool {
+		_, m := e.metrics()
+		return m.sum("cometchat_calls_total", nil) > 100
+	}, "demo calls counted")
+	_, m := e.metrics()
+	for _, name := range []string{"cometchat_calls_total", "cometchat_call_duration_seconds", "cometchat_calls_active"} {
+		require.Contains(t, m, name)
+		for _, s := range m[name].Metric {
+			for _, l := range s.Label {
+				if l.GetName() == "mode" || l.GetName() == "receiver_type" {
+					assert.Empty(t, l.GetValue(), "%s: %s", name, l.GetName())
+				}
+			}
+		}
+	}
+	assert.Equal(t, 2*6, m.count("cometchat_calls_total", map[string]string{"app": "demo"}), "audio and video, six statuses")
+	assert.Equal(t, 2, m.count("cometchat_call_duration_seconds", map[string]string{"app": "demo"}))
 }
 
 // TestDemoMisbehavingCountsAnomalies: --demo.misbehave makes the simulated

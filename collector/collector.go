@@ -250,13 +250,21 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 
 var zero = &accountant.Totals{Calls: map[string]uint64{}, Participants: map[string]uint64{}}
 
-// labelSets returns the known label sets (accountant.KnownLabelSets) and
+// knownLabelSets are the label sets whose series exist from the start.
+func knownLabelSets(s *accountant.Snapshot) []accountant.Labels {
+	if s.Known != nil {
+		return s.Known
+	}
+	return accountant.KnownLabelSets()
+}
+
+// labelSets returns the known label sets (knownLabelSets) and
 // those with totals or calls in progress, sorted so that output order is
 // stable.
 func labelSets(s *accountant.Snapshot) []accountant.Labels {
 	seen := map[accountant.Labels]bool{}
 	var out []accountant.Labels
-	for _, lb := range accountant.KnownLabelSets() {
+	for _, lb := range knownLabelSets(s) {
 		seen[lb] = true
 		out = append(out, lb)
 	}
