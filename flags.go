@@ -39,6 +39,7 @@ type options struct {
 	metricsPath                                 string
 	noExporterMetrics                           bool
 	dropLabels                                  collector.LabelDrop
+	histograms                                  collector.HistogramMode
 	logLevel, logFormat                         string
 	hookAddr, hookConfig, peerURL               string
 	toolkit                                     *web.FlagConfig
@@ -86,6 +87,9 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 	app.Flag("demo.misbehave", "Comma-separated ways the --demo API departs from the reference: "+strings.Join(cometchattest.MisbehaviourNames(), ", ")+" (see docs/anomalies.md).").StringVar(&o.demoMisbehave)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.metricsPath)
 	app.Flag("web.disable-exporter-metrics", "Exclude Go runtime and process metrics from /metrics.").BoolVar(&o.noExporterMetrics)
+	app.Flag("collector.histograms", "How the call histograms are served: classic (buckets as series, every format), native (native histograms, buckets in protobuf only) or both (see docs/scaling.md).").
+		Default("classic").SetValue(&parsedValue[collector.HistogramMode]{v: &o.histograms, name: "collector.histograms",
+		want: "one of " + strings.Join(collector.HistogramModes, ", "), example: "both", parse: collector.ParseHistogramMode})
 	app.Flag("collector.drop-labels", "Call labels to leave out of /metrics, comma-separated: "+strings.Join(collector.DroppableLabels, ", ")+
 		"; the series that differ only in them are summed into one (see docs/scaling.md).").
 		SetValue(&parsedValue[collector.LabelDrop]{v: &o.dropLabels, name: "collector.drop-labels",

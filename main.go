@@ -100,6 +100,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// collector.Exposition); reg holds the exporter-wide ones.
 	reg := prometheus.NewRegistry()
 	exposition := collector.NewExposition()
+	exposition.Histograms = o.histograms
 	pollers, apply, forwarder := newFleet(ctx, o, logger, reg, exposition, src.demo != nil)
 	defer pollers.Stop()
 	if err := apply(apps); err != nil {

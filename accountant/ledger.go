@@ -9,6 +9,7 @@
 package accountant
 
 import (
+	"maps"
 	"math"
 	"sort"
 	"strings"
@@ -44,6 +45,10 @@ type Histogram struct {
 	Buckets []uint64 `json:"buckets"`
 	Count   uint64   `json:"count"`
 	Sum     float64  `json:"sum"`
+	// Native and NativeZero are the same observations in native buckets
+	// of NativeSchema, by bucket index (see native.go).
+	Native     map[int]uint64 `json:"native,omitempty"`
+	NativeZero uint64         `json:"native_zero,omitempty"`
 }
 
 func (h *Histogram) observe(bounds []float64, v float64) {
@@ -55,6 +60,7 @@ func (h *Histogram) observe(bounds []float64, v float64) {
 	}
 	h.Count++
 	h.Sum += v
+	h.observeNative(v)
 }
 
 // Cumulative returns the counts per upper bound, as Prometheus wants them.
@@ -106,6 +112,7 @@ func (t *Totals) clone() *Totals {
 	}
 	c.Duration.Buckets = append([]uint64(nil), t.Duration.Buckets...)
 	c.ParticipantsPerCall.Buckets = append([]uint64(nil), t.ParticipantsPerCall.Buckets...)
+	c.Duration.Native, c.ParticipantsPerCall.Native = maps.Clone(t.Duration.Native), maps.Clone(t.ParticipantsPerCall.Native)
 	return &c
 }
 

@@ -519,6 +519,8 @@ func TestSimulation(t *testing.T) {
 		assert.Equal(t, w.Recordings, g.Recordings, "%+v recordings", lb)
 		assert.InDelta(t, w.RecordingSeconds, g.RecordingSeconds, 1e-6*math.Max(1, w.RecordingSeconds), "%+v recording seconds", lb)
 		assert.Equal(t, w.Duration.Count, g.Duration.Count, "%+v duration count", lb)
+		assert.Equal(t, g.Duration.Count, g.Duration.NativeCount(), "%+v native duration buckets hold every call, through restarts from older state files", lb)
+		assert.Equal(t, g.ParticipantsPerCall.Count, g.ParticipantsPerCall.NativeCount(), "%+v native participant buckets", lb)
 		assert.InDelta(t, w.Duration.Sum, g.Duration.Sum, 1e-6, "%+v duration sum", lb)
 		assert.Equal(t, w.ParticipantsPerCall.Count, g.ParticipantsPerCall.Count, "%+v participants per call", lb)
 		assert.InDelta(t, w.ParticipantsPerCall.Sum, g.ParticipantsPerCall.Sum, 1e-6, "%+v participants sum", lb)
@@ -618,6 +620,12 @@ func downgradeState(t *testing.T, path, app, identity string, calls []cometchat.
 	}
 	h := l.header(app, identity, "downgraded", 1, time.Now())
 	h.Version = 2
+	for i := range h.Totals { // version 2 kept no native buckets
+		t := *h.Totals[i].Totals
+		t.Duration.Native, t.Duration.NativeZero = nil, 0
+		t.ParticipantsPerCall.Native, t.ParticipantsPerCall.NativeZero = nil, 0
+		h.Totals[i].Totals = &t
+	}
 	v2 := stateFileV2{stateHeader: h, Done: map[string]int64{}, Undated: map[string]uint64{}}
 	for k, ts := range l.done.All {
 		id, ok := ids[k]

@@ -194,6 +194,7 @@ func (l *Ledger) apply(r *journalRecord) error {
 		if lt.Totals == nil || lt.Totals.Calls == nil || lt.Totals.Participants == nil {
 			return errors.New("journal has an incomplete totals entry")
 		}
+		lt.Totals.fillNative()
 		l.totals[lt.Labels] = lt.Totals
 	}
 	for k, ts := range r.Done {
@@ -373,6 +374,7 @@ func (l *Ledger) adopt(totals []labeledTotals, done map[string]int64, undated ma
 		if lt.Totals == nil || lt.Totals.Calls == nil || lt.Totals.Participants == nil {
 			return errors.New("state file has an incomplete totals entry")
 		}
+		lt.Totals.fillNative()
 		l.totals[lt.Labels] = lt.Totals
 	}
 	for id, ts := range done {

@@ -67,6 +67,8 @@ func fullSnapshot(app string, labelSets int) *accountant.Snapshot {
 				for i := range t.Duration.Buckets {
 					t.Duration.Buckets[i] = 1
 				}
+				t.Duration.FillNative(accountant.DurationBuckets)
+				t.ParticipantsPerCall.FillNative(accountant.ParticipantBuckets)
 				for _, st := range accountant.FinalStatuses {
 					t.Calls[st] = 7
 				}
@@ -95,7 +97,14 @@ var perApp = 10 + len(accountant.KnownReasons) + len(accountant.AnomalyKinds) + 
 
 // seriesOf counts the sample lines of the exposition of snapshots.
 func seriesOf(t testing.TB, snaps ...*accountant.Snapshot) int {
+	return seriesIn(t, ClassicHistograms, snaps...)
+}
+
+// seriesIn counts the sample lines of the text exposition of snapshots
+// with the histograms in mode.
+func seriesIn(t testing.TB, mode HistogramMode, snaps ...*accountant.Snapshot) int {
 	e := NewExposition()
+	e.Histograms = mode
 	for _, s := range snaps {
 		e.Update(s)
 	}

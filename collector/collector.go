@@ -99,7 +99,8 @@ var (
 
 // Collector exposes the call metrics of every app.
 type Collector struct {
-	snapshots func() []*accountant.Snapshot
+	snapshots  func() []*accountant.Snapshot
+	histograms HistogramMode
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -107,6 +108,13 @@ var _ prometheus.Collector = (*Collector)(nil)
 // New returns a collector over the snapshots that f returns at each scrape.
 func New(f func() []*accountant.Snapshot) *Collector {
 	return &Collector{snapshots: f}
+}
+
+// WithHistograms sets how the call histograms are served (classic by
+// default).
+func (c *Collector) WithHistograms(m HistogramMode) *Collector {
+	c.histograms = m
+	return c
 }
 
 // Describe sends every descriptor.
@@ -126,12 +134,12 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.snapshots() {
 		if s != nil {
-			collectApp(ch, s)
+			collectApp(ch, s, c.histograms)
 		}
 	}
 }
 
-func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
+func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot, mode HistogramMode) {
 	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
 	}
@@ -239,12 +247,12 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot) {
 		counter(transcribedDesc, float64(t.CallsTranscribed), lv...)
 		counter(recordingsDesc, float64(t.Recordings), lv...)
 		counter(recordingSecondsDesc, t.RecordingSeconds, lv...)
-		duration := constHistogram(durationDesc, &t.Duration, accountant.DurationBuckets, s.Started, lv...)
+		duration := callHistogram(mode, durationDesc, &t.Duration, accountant.DurationBuckets, s.Started, lv...)
 		if ex != nil {
 			duration = withExemplars(duration, ex.Duration...)
 		}
 		ch <- duration
-		ch <- constHistogram(callParticipantsDesc, &t.ParticipantsPerCall, accountant.ParticipantBuckets, s.Started, lv...)
+		ch <- callHistogram(mode, callParticipantsDesc, &t.ParticipantsPerCall, accountant.ParticipantBuckets, s.Started, lv...)
 	}
 }
 

@@ -122,6 +122,13 @@ func addHistogram(dst, src *accountant.Histogram) {
 	}
 	dst.Count += src.Count
 	dst.Sum += src.Sum
+	if len(src.Native) > 0 && dst.Native == nil {
+		dst.Native = map[int]uint64{}
+	}
+	for i, c := range src.Native {
+		dst.Native[i] += c
+	}
+	dst.NativeZero += src.NativeZero
 }
 
 // newestExemplars keeps, per series, the exemplar of the call counted last.

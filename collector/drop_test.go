@@ -69,6 +69,8 @@ func TestLabelDropSumsExactly(t *testing.T) {
 		[]uint64{g.CallsRecorded, g.Recordings, g.Duration.Count, g.Duration.Buckets[0]})
 	assert.Positive(t, ended)
 	assert.Positive(t, durationCount)
+	assert.Equal(t, g.Duration.Count, g.Duration.NativeCount(), "the native buckets summed too")
+	assert.Equal(t, g.ParticipantsPerCall.Count, g.ParticipantsPerCall.NativeCount())
 	assert.Equal(t, accountant.Active{Initiated: 1, Ongoing: 2, Participants: 4}, got.Active[audio])
 	assert.Equal(t, newest, got.Exemplars[audio].Calls["ended"])
 	assert.Equal(t, []accountant.Labels{audio, lb("video", "", "")}, got.Known)

@@ -245,25 +245,8 @@ func TestProtobufIsPromhttps(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(New(func() []*accountant.Snapshot { return snaps }))
-	decode := func(h http.Handler) map[string]*dto.MetricFamily {
-		srv := httptest.NewServer(h)
-		defer srv.Close()
-		_, body := scrape(t, srv.URL, acceptProm3Proto, "")
-		dec := expfmt.NewDecoder(bytes.NewReader(body), expfmt.NewFormat(expfmt.TypeProtoDelim))
-		out := map[string]*dto.MetricFamily{}
-		for {
-			mf := &dto.MetricFamily{}
-			if err := dec.Decode(mf); err == io.EOF {
-				return out
-			} else {
-				require.NoError(t, err)
-			}
-			require.NotContains(t, out, mf.GetName(), "one message per family")
-			out[mf.GetName()] = mf
-		}
-	}
-	got := decode(e.Handler(prometheus.NewRegistry(), nil))
-	want := decode(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	got := protoFamilies(t, e.Handler(prometheus.NewRegistry(), nil))
+	want := protoFamilies(t, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	require.Equal(t, len(want), len(got), "families")
 	for name, w := range want {
 		g := got[name]

@@ -419,3 +419,59 @@ scrape_configs:
 	}
 	t.Logf("%d exemplars on cometchat_calls_total checked against the fake", checked)
 }
+
+// TestNativeHistogramsOnPrometheus3: with --collector.histograms=native, a
+// Prometheus 3 scraping native histograms stores each call histogram as
+// one native series, with no _bucket series, and histogram_quantile
+// answers over it.
+func TestNativeHistogramsOnPrometheus3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Prometheus and waits for data")
+	}
+	prometheus := testenv.RequireTool(t, "prometheus3")
+	exporter := filepath.Join(t.TempDir(), "cometchat_exporter")
+	out, err := exec.Command("go", "build", "-o", exporter, "..").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	dir := t.TempDir()
+	expAddr, promAddr := freePort(t), freePort(t)
+	expLog := startProcess(t, exporter, "--demo", "--collector.histograms=native", "--web.listen-address="+expAddr)
+	cfg := fmt.Sprintf(`global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: cometchat
+    scrape_native_histograms: true
+    static_configs:
+      - targets: ['%s']
+`, expAddr)
+	cfgFile := filepath.Join(dir, "prometheus.yml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte(cfg), 0o600))
+	promLog := startProcess(t, prometheus, "--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+promAddr)
+	base := "http://" + promAddr
+	defer func() {
+		if t.Failed() {
+			t.Logf("exporter log:\n%s\nprometheus log:\n%s", expLog.String(), promLog.String())
+		}
+	}()
+	query := func(q string) []json.RawMessage {
+		r, err := promGet(base, "/api/v1/query", url.Values{"query": {q}})
+		if err != nil || r.Status != "success" {
+			return nil
+		}
+		var data struct{ Result []json.RawMessage }
+		if json.Unmarshal(r.Data, &data) != nil {
+			return nil
+		}
+		return data.Result
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(query(`histogram_quantile(0.5, sum by (app) (rate(cometchat_call_duration_seconds{app="demo"}[10s])))`)) == 0 {
+		require.True(t, time.Now().Before(deadline), "a quantile over the native histogram within 60s")
+		time.Sleep(500 * time.Millisecond)
+	}
+	native := query(`cometchat_call_duration_seconds{app="demo"}`)
+	require.NotEmpty(t, native)
+	assert.Contains(t, string(native[0]), `"histogram":`, "stored as a native histogram")
+	assert.Empty(t, query(`{__name__="cometchat_call_duration_seconds_bucket"}`), "no classic bucket series")
+	assert.NotEmpty(t, query(`cometchat_call_participants{app="demo"}`))
+}
