@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -54,8 +53,9 @@ type family struct {
 }
 
 type familyText struct {
-	header []byte // # HELP and # TYPE lines
-	body   []byte // the samples
+	header   []byte // # HELP and # TYPE lines
+	body     []byte // the samples
+	deflated []byte // body compressed as a piece of a gzip stream (see gzip.go)
 }
 
 // textFormat is a text exposition format the exposition pre-renders.
@@ -109,7 +109,7 @@ func render(s *accountant.Snapshot, mode HistogramMode) (map[string]*family, err
 			if !bytes.HasPrefix(b, []byte("# HELP ")) || !bytes.HasPrefix(b[first:], []byte("# TYPE ")) {
 				return nil, fmt.Errorf("unexpected exposition of %s", mf.GetName())
 			}
-			fam.text[f] = familyText{header: b[:cut], body: b[cut:]}
+			fam.text[f] = familyText{header: b[:cut], body: b[cut:], deflated: deflate(b[cut:])}
 		}
 		out[mf.GetName()] = fam
 	}
@@ -132,7 +132,7 @@ func protoParts(mf *dto.MetricFamily) (familyText, error) {
 		body = protowire.AppendTag(body, metricFamilyMetric, protowire.BytesType)
 		body = protowire.AppendBytes(body, b)
 	}
-	return familyText{header: header, body: body}, nil
+	return familyText{header: header, body: body, deflated: deflate(body)}, nil
 }
 
 // metricFamilyMetric is the field number of MetricFamily.metric.
@@ -179,13 +179,13 @@ func (e *Exposition) WriteTo(w io.Writer, global prometheus.Gatherer) error {
 	if err != nil {
 		return err
 	}
-	return write(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	return write(plainSink{w}, expfmt.NewFormat(expfmt.TypeTextPlain))
 }
 
 // prepare gathers global, the only step that can fail for reasons other
 // than the connection, and returns the function that writes everything in
 // a format.
-func (e *Exposition) prepare(global prometheus.Gatherer) (func(io.Writer, expfmt.Format) error, error) {
+func (e *Exposition) prepare(global prometheus.Gatherer) (func(sink, expfmt.Format) error, error) {
 	e.mu.RLock()
 	apps := e.order
 	e.mu.RUnlock()
@@ -209,7 +209,7 @@ func (e *Exposition) prepare(global prometheus.Gatherer) (func(io.Writer, expfmt
 		}
 	}
 	sort.Strings(names)
-	return func(w io.Writer, format expfmt.Format) error {
+	return func(w sink, format expfmt.Format) error {
 		switch format.FormatType() {
 		case expfmt.TypeProtoDelim:
 			return writeProto(w, format, names, byName, apps)
@@ -227,7 +227,7 @@ func (e *Exposition) prepare(global prometheus.Gatherer) (func(io.Writer, expfmt
 
 // writeText writes the families by name: global ones rendered now, the
 // apps' from their pre-rendered text, one header per family.
-func writeText(w io.Writer, f textFormat, names []string, global map[string]*dto.MetricFamily, apps []*rendered) error {
+func writeText(w sink, f textFormat, names []string, global map[string]*dto.MetricFamily, apps []*rendered) error {
 	for _, name := range names {
 		if mf := global[name]; mf != nil {
 			if err := f.writeFamily(w, mf); err != nil {
@@ -248,7 +248,7 @@ func writeText(w io.Writer, f textFormat, names []string, global map[string]*dto
 				}
 				header = true
 			}
-			if _, err := w.Write(t.body); err != nil {
+			if err := w.body(t.body, t.deflated); err != nil {
 				return err
 			}
 		}
@@ -259,7 +259,7 @@ func writeText(w io.Writer, f textFormat, names []string, global map[string]*dto
 // writeProto writes the families as delimited protobuf: global ones
 // encoded now, each app family as one message of its pre-rendered parts,
 // the header once and every app's metrics after it.
-func writeProto(w io.Writer, format expfmt.Format, names []string, global map[string]*dto.MetricFamily, apps []*rendered) error {
+func writeProto(w sink, format expfmt.Format, names []string, global map[string]*dto.MetricFamily, apps []*rendered) error {
 	enc := expfmt.NewEncoder(w, format)
 	var prefix []byte
 	for _, name := range names {
@@ -286,7 +286,7 @@ func writeProto(w io.Writer, format expfmt.Format, names []string, global map[st
 		}
 		for _, r := range apps {
 			if fam := r.families[name]; fam != nil {
-				if _, err := w.Write(fam.proto.body); err != nil {
+				if err := w.body(fam.proto.body, fam.proto.deflated); err != nil {
 					return err
 				}
 			}
@@ -313,17 +313,14 @@ func (e *Exposition) Handler(global prometheus.Gatherer, onError func(error)) ht
 		w.Header().Set("Content-Type", string(format))
 		w.Header().Add("Vary", "Accept")
 		w.Header().Add("Vary", "Accept-Encoding")
-		var out io.Writer = w
+		// A write fails only when the scraper has gone away: nothing to do.
+		bw := bufio.NewWriterSize(w, 64<<10)
+		var out sink = plainSink{bw}
 		if acceptsGzip(r.Header.Get("Accept-Encoding")) {
 			w.Header().Set("Content-Encoding", "gzip")
-			gz := gzipPool.Get().(*gzip.Writer)
-			gz.Reset(w)
-			defer func() { gz.Close(); gzipPool.Put(gz) }()
-			out = gz
+			out = &gzipSink{w: bw}
 		}
-		// A write fails only when the scraper has gone away: nothing to do.
-		bw := bufio.NewWriterSize(out, 64<<10)
-		if write(bw, format) == nil {
+		if write(out, format) == nil && out.close() == nil {
 			bw.Flush()
 		}
 	})
@@ -362,8 +359,3 @@ func acceptsGzip(header string) bool {
 	}
 	return star > 0
 }
-
-var gzipPool = sync.Pool{New: func() any {
-	gz, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
-	return gz
-}}
