@@ -88,7 +88,9 @@ bench:
 	$(GO) test -run XXX -bench 'IdlePoll|Strategies' -benchtime 20x ./accountant
 	$(GO) test -run XXX -bench 'DecodeAndCount' -benchmem -count 3 ./accountant
 	$(GO) test -run XXX -bench 'StateWriteBusyPoll' -benchtime 200x -count 3 ./accountant
-	$(GO) test -run XXX -bench 'Metrics100Apps' -benchmem -count 5 ./collector
+	$(GO) test -run XXX -bench 'Metrics100Apps' -benchtime 20x -count 3 ./collector
+	$(GO) test -run XXX -bench 'Metrics1000Apps' -benchtime 10x ./collector
+	$(GO) test -run XXX -bench 'RenderApp' -benchtime 200x -count 3 ./collector
 	$(GO) test -run XXX -bench 'Backfill20k' -benchtime 1x .
 	$(GO) test -run XXX -bench 'EndToCounted' -benchtime 1x ./accountant
 	$(GO) test -run XXX -bench 'RememberedIDs' -benchtime 1x -count 3 ./accountant
