@@ -210,8 +210,12 @@ func overview() map[string]any {
 	ratio := func(status string) string {
 		return rate("cometchat_calls_total", "", `,status="`+status+`"`) + " / " + rate("cometchat_calls_total", "", "")
 	}
+	// A quantile of the classic buckets, or of the native histogram
+	// (--collector.histograms=native): whichever Prometheus stores. Replicas
+	// of a native histogram are averaged, max taking no histograms.
 	quantile := func(phi, metric string) string {
-		return q(`histogram_quantile(%s, sum by (le) (DEDUP(rate(%s_bucket{SEL}[$__rate_interval]))))`, phi, metric)
+		return q(`histogram_quantile(%s, sum by (le) (DEDUP(rate(%s_bucket{SEL}[$__rate_interval]))) or sum(avg without (`+alerts.ReplicaLabels+`) (rate(%s{SEL}[$__rate_interval]))))`,
+			phi, metric, metric)
 	}
 	// inRange is a counter's increase over the dashboard's range, in
 	// minutes: one instant query, right however a series restarted.

@@ -423,7 +423,7 @@ scrape_configs:
 // TestNativeHistogramsOnPrometheus3: with --collector.histograms=native, a
 // Prometheus 3 scraping native histograms stores each call histogram as
 // one native series, with no _bucket series, and histogram_quantile
-// answers over it.
+// answers over it, the dashboards' quantile panels included.
 func TestNativeHistogramsOnPrometheus3(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Prometheus and waits for data")
@@ -474,4 +474,15 @@ scrape_configs:
 	assert.Contains(t, string(native[0]), `"histogram":`, "stored as a native histogram")
 	assert.Empty(t, query(`{__name__="cometchat_call_duration_seconds_bucket"}`), "no classic bucket series")
 	assert.NotEmpty(t, query(`cometchat_call_participants{app="demo"}`))
+	// The dashboards' quantile panels read the native histograms too.
+	n := 0
+	for file, d := range committed(t) {
+		for _, e := range exprs(d) {
+			if strings.Contains(e, "histogram_quantile") && strings.Contains(e, "cometchat_call_") {
+				n++
+				assert.NotEmpty(t, query(expand(e, "cometchat")), "%s: %s", file, e)
+			}
+		}
+	}
+	assert.Positive(t, n, "the dashboards have call quantile panels")
 }
