@@ -27,7 +27,6 @@ import (
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
 
-	"github.com/cometchat-exporter/cometchat-exporter/accountant"
 	"github.com/cometchat-exporter/cometchat-exporter/check"
 	"github.com/cometchat-exporter/cometchat-exporter/collector"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
@@ -100,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// collector.Exposition); reg holds the exporter-wide ones.
 	reg := prometheus.NewRegistry()
 	exposition := collector.NewExposition()
-	exposition.Histograms = o.histograms
+	exposition.Options = collector.Options{Histograms: o.histograms, DropLabels: o.dropLabels}
 	pollers, apply, forwarder := newFleet(ctx, o, logger, reg, exposition, src.demo != nil)
 	defer pollers.Stop()
 	if err := apply(apps); err != nil {
@@ -210,7 +209,7 @@ func newFleet(ctx context.Context, o *options, logger log.Logger, reg prometheus
 		Timeout: o.timeout, MaxRequestsPerMinute: o.budget, Overlap: o.overlap, Capacity: o.capacity,
 		StateFile: o.stateFile, PerAppState: o.configFile != "", Logger: logger,
 		UserAgent: exporterName + "/" + version.Version,
-		OnPublish: func(s *accountant.Snapshot) { exposition.Update(o.dropLabels.Apply(s)) }, Forget: exposition.Forget,
+		OnPublish: exposition.Update, Forget: exposition.Forget,
 	}
 	if o.hookAddr != "" || demo {
 		settings.OnHintCounted = webhookLatency(reg)

@@ -41,10 +41,6 @@ type Snapshot struct {
 	Tracked int
 	// Remembered is the number of ids in the dedupe set now.
 	Remembered int
-	// Known are the label sets whose series exist from the start, zeros
-	// included; nil means KnownLabelSets (a snapshot whose labels were
-	// merged, see collector.LabelDrop, has its own).
-	Known []Labels
 	// Up is true when the listings of the last poll succeeded.
 	Up bool
 	// LastSuccess is the end of the last successful poll; zero before one.

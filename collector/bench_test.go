@@ -97,14 +97,14 @@ var perApp = 10 + len(accountant.KnownReasons) + len(accountant.AnomalyKinds) + 
 
 // seriesOf counts the sample lines of the exposition of snapshots.
 func seriesOf(t testing.TB, snaps ...*accountant.Snapshot) int {
-	return seriesIn(t, ClassicHistograms, snaps...)
+	return seriesWith(t, Options{}, snaps...)
 }
 
-// seriesIn counts the sample lines of the text exposition of snapshots
-// with the histograms in mode.
-func seriesIn(t testing.TB, mode HistogramMode, snaps ...*accountant.Snapshot) int {
+// seriesWith counts the sample lines of the text exposition of snapshots
+// rendered with opts.
+func seriesWith(t testing.TB, opts Options, snaps ...*accountant.Snapshot) int {
 	e := NewExposition()
-	e.Histograms = mode
+	e.Options = opts
 	for _, s := range snaps {
 		e.Update(s)
 	}

@@ -99,8 +99,16 @@ var (
 
 // Collector exposes the call metrics of every app.
 type Collector struct {
-	snapshots  func() []*accountant.Snapshot
-	histograms HistogramMode
+	snapshots func() []*accountant.Snapshot
+	opts      Options
+}
+
+// Options are how the collector shapes the call series.
+type Options struct {
+	// Histograms is how the call histograms are served (classic by default).
+	Histograms HistogramMode
+	// DropLabels are the call labels left out, their series summed.
+	DropLabels LabelDrop
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -110,10 +118,9 @@ func New(f func() []*accountant.Snapshot) *Collector {
 	return &Collector{snapshots: f}
 }
 
-// WithHistograms sets how the call histograms are served (classic by
-// default).
-func (c *Collector) WithHistograms(m HistogramMode) *Collector {
-	c.histograms = m
+// With sets the options.
+func (c *Collector) With(o Options) *Collector {
+	c.opts = o
 	return c
 }
 
@@ -134,12 +141,13 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.snapshots() {
 		if s != nil {
-			collectApp(ch, s, c.histograms)
+			collectApp(ch, c.opts.DropLabels.Apply(s), c.opts)
 		}
 	}
 }
 
-func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot, mode HistogramMode) {
+func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot, opts Options) {
+	mode := opts.Histograms
 	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
 	}
@@ -217,7 +225,7 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot, mode Histog
 	// series, zeros included, so that increase() and rate() see the first
 	// call of each (Prometheus' instrumentation guide: avoid missing
 	// metrics).
-	for _, lb := range labelSets(s) {
+	for _, lb := range labelSets(s, opts.DropLabels) {
 		lv := []string{s.App, lb.CallType, lb.Mode, lb.ReceiverType}
 		with := func(v string) []string { return append(append([]string{}, lv...), v) }
 		a := s.Active[lb]
@@ -258,23 +266,18 @@ func collectApp(ch chan<- prometheus.Metric, s *accountant.Snapshot, mode Histog
 
 var zero = &accountant.Totals{Calls: map[string]uint64{}, Participants: map[string]uint64{}}
 
-// knownLabelSets are the label sets whose series exist from the start.
-func knownLabelSets(s *accountant.Snapshot) []accountant.Labels {
-	if s.Known != nil {
-		return s.Known
-	}
-	return accountant.KnownLabelSets()
-}
-
-// labelSets returns the known label sets (knownLabelSets) and
+// labelSets returns the known label sets (accountant.KnownLabelSets,
+// without the labels drop leaves out) and
 // those with totals or calls in progress, sorted so that output order is
 // stable.
-func labelSets(s *accountant.Snapshot) []accountant.Labels {
+func labelSets(s *accountant.Snapshot, drop LabelDrop) []accountant.Labels {
 	seen := map[accountant.Labels]bool{}
 	var out []accountant.Labels
-	for _, lb := range knownLabelSets(s) {
-		seen[lb] = true
-		out = append(out, lb)
+	for _, lb := range accountant.KnownLabelSets() {
+		if lb = drop.key(lb); !seen[lb] {
+			seen[lb] = true
+			out = append(out, lb)
+		}
 	}
 	for lb := range s.Totals {
 		if !seen[lb] {

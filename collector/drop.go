@@ -2,7 +2,6 @@ package collector
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/cometchat-exporter/cometchat-exporter/accountant"
@@ -53,18 +52,13 @@ func (d LabelDrop) key(lb accountant.Labels) accountant.Labels {
 }
 
 // Apply returns s with its call label sets merged by what d keeps; s
-// itself is not changed. With nothing to drop it returns s.
+// itself is not changed. With nothing to drop it returns s. The collector
+// applies it (Options.DropLabels) to every snapshot it collects.
 func (d LabelDrop) Apply(s *accountant.Snapshot) *accountant.Snapshot {
 	if d == (LabelDrop{}) || s == nil {
 		return s
 	}
 	out := *s
-	out.Known = nil
-	for _, lb := range knownLabelSets(s) {
-		if k := d.key(lb); !slices.Contains(out.Known, k) {
-			out.Known = append(out.Known, k)
-		}
-	}
 	out.Totals = make(map[accountant.Labels]*accountant.Totals, len(s.Totals))
 	for lb, t := range s.Totals {
 		k := d.key(lb)

@@ -29,9 +29,9 @@ import (
 // app's metrics, which protobuf reads as one repeated field however the
 // entries were written.
 type Exposition struct {
-	// Histograms is how the call histograms are rendered; set it before
-	// the first Update.
-	Histograms HistogramMode
+	// Options shape the call series (histograms, labels dropped); set
+	// them before the first Update.
+	Options Options
 
 	mu   sync.RWMutex
 	apps map[string]*rendered
@@ -81,9 +81,9 @@ func (f textFormat) writeFamily(w io.Writer, mf *dto.MetricFamily) error {
 func NewExposition() *Exposition { return &Exposition{apps: map[string]*rendered{}} }
 
 // render turns one snapshot into its families, rendered in both formats.
-func render(s *accountant.Snapshot, mode HistogramMode) (map[string]*family, error) {
+func render(s *accountant.Snapshot, opts Options) (map[string]*family, error) {
 	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(New(func() []*accountant.Snapshot { return []*accountant.Snapshot{s} }).WithHistograms(mode)); err != nil {
+	if err := reg.Register(New(func() []*accountant.Snapshot { return []*accountant.Snapshot{s} }).With(opts)); err != nil {
 		return nil, err
 	}
 	mfs, err := reg.Gather()
@@ -141,7 +141,7 @@ const metricFamilyMetric = 4
 // Update renders a new snapshot of an app. It is meant to be the poller's
 // OnPublish hook.
 func (e *Exposition) Update(s *accountant.Snapshot) {
-	fams, err := render(s, e.Histograms)
+	fams, err := render(s, e.Options)
 	if err != nil {
 		// The collector's own output is pedantically valid by construction
 		// (a test checks it); keep the previous rendering if it is not.

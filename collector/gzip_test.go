@@ -23,7 +23,7 @@ import (
 // format, with many apps and the exporter's own metrics between them.
 func TestGzipIsThePlainBody(t *testing.T) {
 	e := NewExposition()
-	e.Histograms = BothHistograms
+	e.Options.Histograms = BothHistograms
 	for _, app := range []string{"alpha", "beta", "gamma", "delta"} {
 		e.Update(fullSnapshot(app, 12))
 	}

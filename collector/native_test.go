@@ -76,7 +76,7 @@ func TestHistogramModes(t *testing.T) {
 	} {
 		t.Run(tc.mode.String(), func(t *testing.T) {
 			e := NewExposition()
-			e.Histograms = tc.mode
+			e.Options.Histograms = tc.mode
 			e.Update(s)
 			fams := protoFamilies(t, e.Handler(prometheus.NewRegistry(), nil))
 			var checked int
@@ -112,17 +112,17 @@ func TestHistogramModes(t *testing.T) {
 // show only their count, sum and +Inf bucket there.
 func TestSeriesPerAppByHistogramMode(t *testing.T) {
 	s := fullSnapshot("a", 12)
-	assert.Equal(t, 705, seriesIn(t, ClassicHistograms, s))
-	assert.Equal(t, 705, seriesIn(t, BothHistograms, s), "both: the text keeps the classic buckets")
-	assert.Equal(t, 705-12*(len(accountant.DurationBuckets)+len(accountant.ParticipantBuckets)), seriesIn(t, NativeHistograms, s))
+	assert.Equal(t, 705, seriesWith(t, Options{Histograms: ClassicHistograms}, s))
+	assert.Equal(t, 705, seriesWith(t, Options{Histograms: BothHistograms}, s), "both: the text keeps the classic buckets")
+	assert.Equal(t, 705-12*(len(accountant.DurationBuckets)+len(accountant.ParticipantBuckets)), seriesWith(t, Options{Histograms: NativeHistograms}, s))
 }
 
 // What a Prometheus scraping native histograms stores per app: one series
 // per native histogram (the figures of the table in docs/scaling.md).
 func TestNativeSeriesInPrometheus(t *testing.T) {
-	stored := func(mode HistogramMode, s *accountant.Snapshot) int {
+	stored := func(opts Options, s *accountant.Snapshot) int {
 		e := NewExposition()
-		e.Histograms = mode
+		e.Options = opts
 		e.Update(s)
 		n := 0
 		for _, mf := range protoFamilies(t, e.Handler(prometheus.NewRegistry(), nil)) {
@@ -139,9 +139,9 @@ func TestNativeSeriesInPrometheus(t *testing.T) {
 		}
 		return n
 	}
-	assert.Equal(t, 705, stored(ClassicHistograms, fullSnapshot("a", 12)))
-	assert.Equal(t, 345, stored(NativeHistograms, fullSnapshot("a", 12)))
-	assert.Equal(t, 105, stored(NativeHistograms, LabelDrop{Mode: true, ReceiverType: true}.Apply(fullSnapshot("a", 12))))
+	assert.Equal(t, 705, stored(Options{}, fullSnapshot("a", 12)))
+	assert.Equal(t, 345, stored(Options{Histograms: NativeHistograms}, fullSnapshot("a", 12)))
+	assert.Equal(t, 105, stored(Options{Histograms: NativeHistograms, DropLabels: LabelDrop{Mode: true, ReceiverType: true}}, fullSnapshot("a", 12)))
 }
 
 func TestParseHistogramMode(t *testing.T) {
