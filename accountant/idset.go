@@ -12,7 +12,7 @@ import (
 
 // The dedupe set remembers a counted call by a 64-bit hash of its session
 // id, not by the id itself: a 12-byte slot in an open-addressing table
-// between three eighths and three quarters full (16 to 32 bytes per id)
+// at most three quarters full (16 to 32 bytes per id as it grows)
 // instead of a string and a map entry (about 150 bytes). The hash is
 // FNV-1a, fixed by its specification, so that a state file written by one
 // version or process is read the same by every other. docs/scaling.md says
@@ -31,7 +31,7 @@ func idKey(id string) uint64 {
 
 // idTable maps dedupe keys to timestamps: an open-addressing hash table
 // with linear probing, grown at three quarters full and rebuilt at the size
-// its entries need when a prune drops some. Deletion shifts the following
+// its entries need when a prune leaves it under an eighth full. Deletion shifts the following
 // entries back, so there are no tombstones and lookups stay short. Keys
 // and timestamps are kept in two arrays, 12 bytes a slot: a timestamp is
 // stored as unsigned seconds, which hold every time until 2106; a later
@@ -112,25 +112,21 @@ func (t *idTable) Delete(key uint64) {
 	t.n--
 }
 
-// DeleteFunc drops every entry for which drop is true, and rebuilds the
-// table at the size its remaining entries need.
+// DeleteFunc drops every entry for which drop is true (asked once per
+// entry), and rebuilds the table at the size its remaining entries need
+// when they fill less than an eighth of it.
 func (t *idTable) DeleteFunc(drop func(key uint64, ts int64) bool) {
-	kept := 0
+	var gone []uint64
 	for k, ts := range t.All {
-		if !drop(k, ts) {
-			kept++
+		if drop(k, ts) {
+			gone = append(gone, k)
 		}
 	}
-	if kept == t.n {
-		return
+	for _, k := range gone {
+		t.Delete(k)
 	}
-	old := *t
-	*t = idTable{}
-	t.resize(sizeFor(kept))
-	for k, ts := range old.All {
-		if !drop(k, ts) {
-			t.Put(k, ts)
-		}
+	if t.n*8 < len(t.keys) {
+		t.resize(sizeFor(t.n))
 	}
 }
 

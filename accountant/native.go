@@ -29,16 +29,7 @@ func nativeIndex(v float64) int {
 }
 
 // observeNative counts v into the native buckets.
-func (h *Histogram) observeNative(v float64) {
-	if v <= 0 {
-		h.NativeZero++
-		return
-	}
-	if h.Native == nil {
-		h.Native = map[int]uint64{}
-	}
-	h.Native[nativeIndex(v)]++
-}
+func (h *Histogram) observeNative(v float64) { h.nativeAdd(v, 1) }
 
 // nativeCount is the number of observations in the native buckets.
 func (h *Histogram) nativeCount() uint64 {
@@ -71,6 +62,7 @@ func (h *Histogram) FillNative(bounds []float64) {
 	}
 }
 
+// nativeAdd counts n observations of v (zero or less: the zero bucket).
 func (h *Histogram) nativeAdd(v float64, n uint64) {
 	if v <= 0 {
 		h.NativeZero += n
