@@ -69,7 +69,7 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 	durationFlag(app, "cometchat.backfill", "At the first start, also count final calls initiated within this window (--demo: 24h, its simulated last day, unless set).", "0s", "72h", &o.backfill).IsSetByUser(&o.backfillSet)
 	durationFlag(app, "cometchat.timeout", "Timeout of each API request.", "10s", "15s", &o.timeout)
 	intFlag(app, "cometchat.max-requests-per-minute", "Client-side request budget per app, per minute (0: none); bursts may use a quarter of it at once. CometChat allows 20,000/min per app.", "2000", "1000", &o.budget)
-	durationFlag(app, "cometchat.overlap", "How far behind the newest call seen each poll re-reads, to catch calls listed late (later ones are found through the list total).", "2m", "5m", &o.overlap)
+	durationFlag(app, "cometchat.overlap", "How far behind the newest call seen each poll re-reads, to catch calls listed late (later ones are found through the list total). While the list total accounts exactly for what polls find, polls between sweeps re-read 10s instead.", "2m", "5m", &o.overlap)
 	intFlag(app, "cometchat.dedupe-capacity", "Session ids of counted calls kept per app to count each call once.", "50000", "100000", &o.capacity)
 	app.Flag("billing.day", "Day of the month (1-28) the billing period starts, at midnight in --billing.time-zone; setting any --billing flag keeps the period's minutes (default 1).").StringVar(&o.billing.Day)
 	app.Flag("billing.time-zone", "IANA time zone of the billing period's boundaries, e.g. Europe/Berlin (default UTC).").StringVar(&o.billing.Zone)

@@ -429,3 +429,73 @@ func pageBelowPays(unchecked []int64, bottom, span int64) bool {
 
 // maxPagesBelow bounds the pages read below the head in one poll.
 const maxPagesBelow = 5
+
+// resetsMissing reports whether a head scan that completed sets the
+// estimate of missing calls (ledger Missing) to what it learned, as if
+// the total counted nothing else unknown: after a first poll; at a new
+// baseline (rebase: the last total was not usable, so its growth is not
+// known); when it read all it could (exhausted: what the total still
+// counts is out of reach); and when it learned more than the estimate
+// (the total grew by less than the list shows: an estimate below what
+// was found would hide the next missing call).
+func resetsMissing(first, rebase, exhausted bool, missing, learned int) bool {
+	return first || rebase || exhausted || missing < learned
+}
+
+// How far back a head scan re-reads. A call listed late (after calls
+// initiated after it) lands below the newest call the last poll read;
+// the overlap re-read finds it there. Where the list total has accounted
+// exactly for what the last busy head scans learned, a call listed late
+// also shows as a call the total counts and no poll found, and the scan
+// reads deeper for it (MissingLeft): the re-read then shrinks to a margin
+// for calls of the same seconds, and a poll at busy traffic reads one
+// head page instead of the overlap's. A sweep always re-reads the whole
+// overlap: the backstop for a total that is blind (a call removed as
+// another is listed late).
+const (
+	// agreeingScans is how many busy head scans in a row the total must
+	// have accounted for exactly before the re-read shrinks.
+	agreeingScans = 3
+	// trustedReRead is the re-read while the total agrees.
+	trustedReRead = 10 * time.Second
+)
+
+// totalCheck is what a head scan showed of the list total.
+type totalCheck struct {
+	Total   int     // the total of the scan's first page; 0 when absent
+	Skipped bool    // the scan read around a failing page
+	Stop    verdict // why it stopped
+	Learned int     // ids the scan learned
+	// Residual is the calls the total counts that no poll has found, after
+	// the scan: negative when the total grew by less than was found.
+	Residual int
+}
+
+// totalAgrees returns how many busy head scans in a row the list total
+// has accounted for exactly, after one more (streak before it). A scan
+// that learned nothing neither builds nor breaks the streak (an idle
+// total agrees with anything); one without a total, that read around a
+// page, did not reach the known calls or the list's end, or left the
+// total at odds with what was found, breaks it.
+func totalAgrees(streak int, c totalCheck) int {
+	switch {
+	case c.Total <= 0 || c.Skipped || c.Residual != 0:
+		return 0
+	case c.Stop != stopKnown && c.Stop != stopEnd:
+		return 0
+	case c.Learned == 0:
+		return streak
+	}
+	return streak + 1
+}
+
+// reRead returns how far behind the newest call read the head scan
+// re-reads: the overlap, or trustedReRead (never more than the overlap)
+// once the total has agreed agreeingScans times in a row and the scan is
+// not a sweep.
+func reRead(streak int, sweep bool, overlap time.Duration) time.Duration {
+	if sweep || streak < agreeingScans {
+		return overlap
+	}
+	return min(overlap, trustedReRead)
+}

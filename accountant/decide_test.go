@@ -319,3 +319,72 @@ func TestPageBelowPays(t *testing.T) {
 		})
 	}
 }
+
+func TestResetsMissing(t *testing.T) {
+	cases := []struct {
+		name                     string
+		first, rebase, exhausted bool
+		missing, learned         int
+		want                     bool
+	}{
+		{"a poll that found what the total grew by keeps the estimate", false, false, false, 48, 48, false},
+		{"calls still missing are kept to be searched for", false, false, false, 50, 48, false},
+		{"a first poll", true, false, false, 0, 300, true},
+		{"a new baseline: the last poll had no total", false, true, false, 0, 12, true},
+		{"a new baseline, nothing learned", false, true, false, 0, 0, true},
+		{"read all it could: the rest is out of reach", false, false, true, 50, 48, true},
+		{"learned more than the total grew by", false, false, false, 40, 48, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, resetsMissing(tc.first, tc.rebase, tc.exhausted, tc.missing, tc.learned))
+		})
+	}
+}
+
+func TestTotalAgrees(t *testing.T) {
+	agreeing := totalCheck{Total: 500, Stop: stopKnown, Learned: 48}
+	with := func(mod func(*totalCheck)) totalCheck { c := agreeing; mod(&c); return c }
+	cases := []struct {
+		name   string
+		streak int
+		c      totalCheck
+		want   int
+	}{
+		{"a busy scan the total accounted for", 2, agreeing, 3},
+		{"the list's end is as good as the known calls", 0, with(func(c *totalCheck) { c.Stop = stopEnd }), 1},
+		{"an idle scan neither builds nor breaks", 2, with(func(c *totalCheck) { c.Learned = 0 }), 2},
+		{"no total", 5, with(func(c *totalCheck) { c.Total = 0 }), 0},
+		{"calls the total counts were not found", 5, with(func(c *totalCheck) { c.Residual = 1 }), 0},
+		{"the total grew by less than was found", 5, with(func(c *totalCheck) { c.Residual = -1 }), 0},
+		{"a page read around", 5, with(func(c *totalCheck) { c.Skipped = true }), 0},
+		{"stopped by the page limit", 5, with(func(c *totalCheck) { c.Stop = stopPageLimit }), 0},
+		{"stopped on stale pages", 5, with(func(c *totalCheck) { c.Stop = stopStale }), 0},
+		{"a server that ignores page", 5, with(func(c *totalCheck) { c.Stop = stopIgnoresPage }), 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, totalAgrees(tc.streak, tc.c))
+		})
+	}
+}
+
+func TestReRead(t *testing.T) {
+	cases := []struct {
+		name    string
+		streak  int
+		sweep   bool
+		overlap time.Duration
+		want    time.Duration
+	}{
+		{"until the total has agreed: the overlap", agreeingScans - 1, false, 2 * time.Minute, 2 * time.Minute},
+		{"once it has: the margin", agreeingScans, false, 2 * time.Minute, trustedReRead},
+		{"a sweep re-reads the overlap whatever the total", 100, true, 2 * time.Minute, 2 * time.Minute},
+		{"never more than the overlap", 100, false, 5 * time.Second, 5 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, reRead(tc.streak, tc.sweep, tc.overlap))
+		})
+	}
+}

@@ -332,3 +332,95 @@ func TestThreeFailingPagesInARowFailThePoll(t *testing.T) {
 	h.poll()
 	assert.Equal(t, uint64(45), h.sums().Calls["ended"])
 }
+
+// TestACallListedLateIsFoundThroughTheTotalWhateverTheFirstPollSaw: a call
+// listed late, below known calls older than the overlap, is found at the
+// next poll because the list total counts it. That holds however the
+// total's baseline was taken: a first poll of an empty list (a new app),
+// one of a list with history, and a total missing for one poll.
+func TestACallListedLateIsFoundThroughTheTotalWhateverTheFirstPollSaw(t *testing.T) {
+	for _, start := range []string{"empty list", "history", "total missing once"} {
+		t.Run(start, func(t *testing.T) {
+			h := newHarness(t)
+			if start != "empty list" {
+				h.put(endedCalls("h", 40, -7200)...)
+			}
+			h.start(func(c *Config) { c.PerPage = 10; c.Overlap = time.Minute })
+			h.poll()
+			want := uint64(0)
+			// n calls initiated from ago seconds before now, one a second.
+			arrive := func(prefix string, n int, ago int64) {
+				h.put(endedCalls(prefix, n, h.now.Unix()-t0.Unix()-ago)...)
+				want += uint64(n)
+			}
+			omitTotal := func(omit bool) {
+				h.fake.Lock()
+				h.fake.OmitTotal = omit
+				h.fake.Unlock()
+			}
+			h.now = h.now.Add(10 * time.Minute)
+			arrive("w", 20, 300)
+			omitTotal(start == "total missing once")
+			h.poll()
+			omitTotal(false)
+			h.now = h.now.Add(30 * time.Second)
+			arrive("a", 30, 30)
+			h.poll()
+			require.Equal(t, want, h.sums().Calls["ended"])
+			h.now = h.now.Add(30 * time.Second)
+			arrive("b", 5, 30)
+			// Listed only now, below the w calls, which are known and
+			// older than the overlap: only the total shows it is there.
+			arrive("late", 1, 400)
+			h.poll()
+			assert.Equal(t, want, h.sums().Calls["ended"], "the call listed late is counted at the next poll")
+			h.now = h.now.Add(30 * time.Second)
+			h.poll()
+			assert.Equal(t, want, h.sums().Calls["ended"])
+		})
+	}
+}
+
+// TestTheReReadShrinksWhileTheTotalAgrees: at busy traffic a poll re-reads
+// the whole overlap until the list total has accounted for what the last
+// head scans found; then one head page is read a poll. Without a total the
+// overlap is read at every poll. Either way a call listed late within the
+// overlap, beyond the margin, is counted at the next poll.
+func TestTheReReadShrinksWhileTheTotalAgrees(t *testing.T) {
+	for _, withTotal := range []bool{true, false} {
+		t.Run(fmt.Sprintf("total=%v", withTotal), func(t *testing.T) {
+			h := newHarness(t)
+			h.fake.OmitTotal = !withTotal
+			var headPages atomic.Int64
+			h.fake.SetBeforeRequest(func(r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/calls") && r.URL.Query().Get("status") == "" {
+					headPages.Add(1)
+				}
+			})
+			h.start(func(c *Config) { c.PerPage = 10; c.Overlap = 2 * time.Minute })
+			h.poll()
+			want, pages := uint64(0), []int64{}
+			for i := range 8 {
+				h.now = h.now.Add(30 * time.Second)
+				h.put(endedCalls(fmt.Sprintf("p%d-", i), 4, h.now.Unix()-t0.Unix()-30)...)
+				want += 4
+				before := headPages.Load()
+				h.poll()
+				pages = append(pages, headPages.Load()-before)
+			}
+			t.Logf("head pages per poll: %v", pages)
+			if withTotal {
+				assert.Equal(t, []int64{1, 1, 1}, pages[5:], "one page a poll once the total has agreed")
+			} else {
+				assert.Equal(t, []int64{3, 3, 3}, pages[5:], "the 2-minute overlap at every poll (4 new calls and 24 to re-read, 10 a page)")
+			}
+			require.Equal(t, want, h.sums().Calls["ended"])
+			h.now = h.now.Add(30 * time.Second)
+			h.put(endedCalls("last", 4, h.now.Unix()-t0.Unix()-30)...)
+			h.put(call("late", h.now.Unix()-t0.Unix()-75, "ended"))
+			want += 5
+			h.poll()
+			assert.Equal(t, want, h.sums().Calls["ended"], "the call listed late is counted at once")
+		})
+	}
+}

@@ -192,7 +192,11 @@ type ledgerScalars struct {
 	// estimates the calls the list held then that no poll had found:
 	// each new total adds its growth, each id learned since subtracts one.
 	// Missing above what was learned since makes a poll read deeper.
+	// TotalEmpty: LastTotal is 0 because the list was empty, a total that
+	// counts (else 0 is no total). A total is a baseline only once a head
+	// scan that read it has completed (see Poller.foldTotal).
 	LastTotal      int    `json:"last_total"`
+	TotalEmpty     bool   `json:"total_empty,omitempty"`
 	Learned        uint64 `json:"learned,omitempty"`
 	LearnedAtTotal uint64 `json:"learned_at_total,omitempty"`
 	Missing        int    `json:"missing,omitempty"`
@@ -287,6 +291,10 @@ func (l *Ledger) bill(endedAt int64, b BillingPeriod) {
 // accounted is every list entry the estimate of missing calls takes as
 // found: the ids learned, and the entries that cannot be.
 func (l *Ledger) accounted() uint64 { return l.Learned + l.Uncountable }
+
+// haveTotal reports whether LastTotal is a list total to compare the next
+// one with.
+func (l *Ledger) haveTotal() bool { return l.LastTotal > 0 || l.TotalEmpty }
 
 // changes are the keys changed since the ledger was last persisted; the
 // journal records their current values (or their removal). The scalars

@@ -31,7 +31,8 @@ type Config struct {
 	// Interval between the starts of two polls.
 	Interval time.Duration
 	// Overlap: each poll re-reads calls initiated up to this long before the
-	// newest call the previous polls saw, to catch calls listed late.
+	// newest call the previous polls saw, to catch calls listed late; less
+	// while the list total agrees (see reRead).
 	Overlap time.Duration
 	// Billing is the app's billing period and plan (zero: none).
 	Billing billing.Plan
@@ -108,6 +109,10 @@ type Poller struct {
 	lastSweep  time.Time
 	sweepRetry time.Time
 	holeStreak int
+	// agreed counts the busy head scans in a row that the list total
+	// accounted for exactly (see totalAgrees, reRead). Not persisted: a
+	// start re-reads the whole overlap until the total has agreed again.
+	agreed int
 	// anomalies are the entries already counted in APIStats.Anomalies,
 	// by kind and id (see anomaly).
 	anomalies map[string]struct{}
@@ -394,6 +399,7 @@ func (p *Poller) scan(ctx context.Context) error {
 	sweep := sweepDue(p.ledger.Initialized, p.lastSweep, p.sweepRetry, now, p.cfg.SweepEvery)
 	head, err := p.headScan(ctx, mode, sweep)
 	if err != nil {
+		p.agreed = 0
 		// Keep the progress of a failed scan, or a long read under a
 		// flaky API never ends: the next scan goes on from the failed page
 		// (see ResumePage). Its watermark is kept too, the calls below it
@@ -406,12 +412,19 @@ func (p *Poller) scan(ctx context.Context) error {
 			// a page it read around.
 			l.ResumePage = head.firstSkipped
 		}
-		if head.first || l.LastTotal > 0 {
+		if head.rebase {
+			// A baseline is one only once a scan that read it completes:
+			// the calls below the failed page are not found through it.
+			l.LastTotal, l.TotalEmpty = 0, false
+		}
+		if head.first || l.haveTotal() {
 			l.Watermark = max(l.Watermark, head.newest(now))
 		}
 		p.holes(head, now) // the pages it read around stay to be read again
 		return err         // no pruning: the calls below the failed page are unread
 	}
+	p.agreed = totalAgrees(p.agreed, totalCheck{Total: p.ledger.LastTotal, Skipped: head.skipped > 0,
+		Stop: head.stop, Learned: head.learned, Residual: p.ledger.Missing - head.learned})
 	// The ongoing listing first: what it shows in progress needs no other
 	// check, so the pages below the head are chosen for the rest.
 	ongoingErr := p.scanOngoing(ctx, mode)
@@ -499,6 +512,8 @@ type headResult struct {
 	// already read. The ongoing listing and Get Call, which run after it,
 	// may learn such later calls, so only these are set against the total.
 	learned int
+	// rebase: the total of its first page is a new baseline (foldTotal).
+	rebase bool
 }
 
 // newest is the newest call time the scan read, but never more than five
@@ -518,8 +533,9 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 	res := headResult{minTS: math.MaxInt64, first: !l.Initialized, sweep: sweep, holeLow: math.MaxInt64}
 	// Crossing the cutoff means reaching what earlier polls read: the deep
 	// read for missing calls starts there and may jump to ResumePage. A
-	// sweep goes on until it crosses sweptTo as well.
-	cutoff := l.Watermark - p.overlap()
+	// sweep goes on until it crosses sweptTo as well. The re-read above
+	// the cutoff shrinks while the list total agrees (see reRead).
+	cutoff := l.Watermark - int64(reRead(p.agreed, sweep, p.cfg.Overlap)/time.Second)
 	sweptTo := l.SweepMark - p.overlap()
 	seen := map[uint64]bool{} // keys of the ids read in this scan -> learned in it
 	state := scanState{First: res.first, Resume: l.ResumePage, Sweep: sweep}
@@ -551,7 +567,7 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 		skippedRun = 0
 		p.unidentified(pg.SkippedKeys)
 		if page == 1 {
-			p.foldTotal(pg.Pagination.Total, len(pg.Calls)+pg.Skipped)
+			res.rebase = p.foldTotal(pg.Pagination.Total, len(pg.Calls)+pg.Skipped)
 		}
 		p.checkPagination(page, pg)
 		f := pageFacts{Page: page, CurrentPage: pg.Pagination.CurrentPage, TotalPages: pg.Pagination.TotalPages,
@@ -669,32 +685,37 @@ func (p *Poller) headScan(ctx context.Context, mode observeMode, sweep bool) (he
 
 // foldTotal takes the list total of a head scan's first page into the
 // estimate of missing calls (see ledgerScalars). Entries is the page's
-// size, to tell a total of 0 from one the server does not send.
-func (p *Poller) foldTotal(total, entries int) {
+// size, to tell the total of an empty list (0, sent or not) from one the
+// server does not send. It reports whether the total is a new baseline:
+// usable where the last one was not, so that the growth since cannot be
+// known. The head scan's bookkeeping then takes every call it learned as
+// what the total counts beyond the known ones (see resetsMissing).
+func (p *Poller) foldTotal(total, entries int) (rebase bool) {
 	l := p.ledger
-	if total <= 0 && entries > 0 {
-		total = 0 // no usable total: the estimate is off
+	usable := total > 0 || entries == 0
+	if !usable {
+		total = 0
 	}
-	if l.LastTotal > 0 && total > 0 {
+	rebase = usable && !l.haveTotal()
+	if usable && !rebase {
 		l.Missing = max(0, l.Missing+(total-l.LastTotal)-int(l.accounted()-l.LearnedAtTotal))
 	} else {
 		l.Missing = 0
 	}
-	l.LastTotal, l.LearnedAtTotal = total, l.accounted()
+	l.LastTotal, l.TotalEmpty, l.LearnedAtTotal = total, usable && total == 0, l.accounted()
+	return rebase
 }
 
 // bookkeeping runs after every poll whose head scan succeeded, whatever
 // the ongoing listing and Get Calls did.
 func (p *Poller) bookkeeping(head headResult, now time.Time) {
 	l := p.ledger
-	if head.exhausted {
-		// What the total still counts as missing is out of reach.
-		l.Missing = min(l.Missing, head.learned)
+	if resetsMissing(head.first, head.rebase, head.exhausted, l.Missing, head.learned) {
+		l.Missing = head.learned
 	}
 	l.ResumePage = 0
 	if head.first {
 		l.Initialized = true
-		l.Missing = int(l.accounted() - l.LearnedAtTotal)
 		if head.stop != stopEnd && head.minTS != math.MaxInt64 {
 			l.setFloor(head.minTS + 1)
 		}

@@ -159,6 +159,11 @@ func (s *Server) Start() *httptest.Server { return httptest.NewServer(s) }
 // get_call), faults included.
 func (s *Server) Requests(endpoint string) int64 { return s.requests[endpoint].Load() }
 
+// Lock and Unlock hold the server still: settings may change while it
+// serves between the two.
+func (s *Server) Lock()   { s.mu.Lock() }
+func (s *Server) Unlock() { s.mu.Unlock() }
+
 // SetKey changes the accepted API key.
 func (s *Server) SetKey(key string) { s.mu.Lock(); s.key = key; s.mu.Unlock() }
 
