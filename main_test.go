@@ -236,7 +236,7 @@ func TestStartupValidation(t *testing.T) {
 		{"unreadable key file", nil, []string{"--cometchat.app-id=a", "--cometchat.region=us", "--cometchat.api-key-file=" + dir + "/missing"},
 			"--cometchat.api-key-file: reading key file: open " + dir + "/missing: no such file or directory"},
 		{"unknown misbehaviour", nil, []string{"--demo", "--demo.misbehave=unsorted,sideways"},
-			`--demo.misbehave: unknown misbehaviour "sideways" (one of failing_page, ignore_per_page, ignore_status_filter, millis, no_current_page, no_session_id, no_total, null_initiated_at, repeat_across_pages, unsorted)`},
+			`--demo.misbehave: unknown misbehaviour "sideways" (one of failing_page, ignore_per_page, ignore_status_filter, late_listing, millis, no_current_page, no_session_id, no_total, null_initiated_at, repeat_across_pages, unsorted)`},
 		{"bad region", keyEnv, []string{"--cometchat.app-id=a", "--cometchat.region=mars"},
 			`--cometchat.region: region "mars" is not one of us, eu, in`},
 		{"no region", keyEnv, []string{"--cometchat.app-id=a"},

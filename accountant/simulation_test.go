@@ -96,7 +96,9 @@ func TestSimulation(t *testing.T) {
 	// Entries against the reference, in every run: one call in 50 listed
 	// first whatever its time, or in milliseconds, or with a null
 	// initiatedAt, or without its sessionId (those cannot be counted).
-	require.NoError(t, fake.Misbehave("unsorted", "millis", "null_initiated_at", "no_session_id"))
+	// And one in 50 listed late: after 60 more new calls, or 400 (beyond
+	// the overlap).
+	require.NoError(t, fake.Misbehave("unsorted", "millis", "null_initiated_at", "no_session_id", "late_listing"))
 	if fake.IgnorePerPage {
 		served = fake.DefaultPer
 	}
@@ -390,6 +392,7 @@ func TestSimulation(t *testing.T) {
 	getBroken.Store(false)
 	pageBroken.Store(false) // a run shorter than the stretch heals here
 	disk.on.Store(false)
+	held := fake.ListLate()
 	traffic.FinishAll(clock.Add(5 * time.Second))
 	// A sweep is due within sweepEvery: whatever the scans missed is
 	// counted by then.
@@ -405,6 +408,7 @@ func TestSimulation(t *testing.T) {
 		injected += n
 	}
 	total := fake.Requests(cometchat.EndpointListCalls) + fake.Requests(cometchat.EndpointGetCall)
+	t.Logf("%d calls listed late, %d of them still held back at the end", fake.LateListed(), held)
 	t.Logf("%d calls (%d history), %d requests, %d faults injected (%v), %d kills, %d restarts, %d disk outages, %d identity changes, %d restarts that were first starts again, %d one-page bursts, error reasons %v",
 		len(fake.Calls()), len(history), total, injected, fake.Injected(), kills, restarts, diskOutages, switches, firstStarts-switches, bursts.Load(), reasons)
 	require.GreaterOrEqual(t, float64(injected)/float64(total), 0.10, "at least 10% of requests faulted")
@@ -413,6 +417,7 @@ func TestSimulation(t *testing.T) {
 	require.Positive(t, downgrades, "a restart read a state file of version 2")
 	require.Positive(t, diskOutages)
 	require.Positive(t, bursts.Load())
+	require.Greater(t, fake.LateListed(), held, "calls were listed late while the exporter polled")
 	require.Positive(t, disk.failed.Load(), "state writes failed at some point")
 
 	// An entry listed without its sessionId can never be counted.

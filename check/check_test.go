@@ -63,6 +63,9 @@ func TestCheckEachMisbehaviour(t *testing.T) {
 		"ignore_status_filter": "warn  status=ongoing filter: 90 of 100 entries not ongoing",
 		"ignore_per_page":      "warn  page size: asked 100, got 25 of 250: pages are capped at 25",
 		"repeat_across_pages":  "warn  page 2: 101 entries, 1 of them on an earlier page too",
+		// One look cannot see a call that is not listed yet; the exporter
+		// finds it through the list total, the overlap and sweeps.
+		"late_listing": "result: the exporter will count these apps correctly",
 	} {
 		t.Run(name, func(t *testing.T) {
 			require.Contains(t, cometchattest.Misbehaviours, name)
@@ -71,7 +74,7 @@ func TestCheckEachMisbehaviour(t *testing.T) {
 			assert.Equal(t, name != "no_session_id", ok, "only calls that cannot be counted fail the check:\n%s", out)
 		})
 	}
-	assert.Len(t, cometchattest.Misbehaviours, 10, "a new misbehaviour needs its case here")
+	assert.Len(t, cometchattest.Misbehaviours, 11, "a new misbehaviour needs its case here")
 }
 
 func TestCheckFailsWhenNothingCanBeRead(t *testing.T) {

@@ -23,6 +23,7 @@ var Misbehaviours = map[string]string{
 	"ignore_status_filter": "status=ongoing filters nothing",
 	"ignore_per_page":      "perPage is ignored: pages are always 25 long",
 	"repeat_across_pages":  "every page starts with the last call of the page before",
+	"late_listing":         "every 50th new call is listed only once 60 more (every other time 400 more) new calls have arrived, below calls initiated after it",
 }
 
 // MisbehaviourNames lists the names, sorted.
@@ -43,7 +44,15 @@ type misbehaviour struct {
 	pinned  string
 	started time.Time
 	page    bool
+	late    bool
+	hidden  []*entry // not listed yet (late listing)
+	lates   int
 }
+
+// lateBy is how many new calls a late-listed call waits for before it is
+// listed, in turn: within an overlap of a minute or two at busy traffic,
+// and far beyond one.
+var lateBy = [...]int{60, 400}
 
 // quirkEvery: one new call in this many gets a quirk.
 const quirkEvery = 50
@@ -76,6 +85,8 @@ func (s *Server) Misbehave(names ...string) error {
 			s.IgnorePerPage = true
 		case "repeat_across_pages":
 			s.RepeatAcrossPages = true
+		case "late_listing":
+			m.late = true
 		default:
 			return fmt.Errorf("unknown misbehaviour %q (one of %s)", name, strings.Join(MisbehaviourNames(), ", "))
 		}
@@ -99,13 +110,56 @@ func (s *Server) Misbehave(names ...string) error {
 	return nil
 }
 
+// ListLate lists now every call the late_listing misbehaviour holds
+// back, and returns how many.
+func (s *Server) ListLate() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.misbehave
+	if m == nil {
+		return 0
+	}
+	n := len(m.hidden)
+	for _, e := range m.hidden {
+		e.hidden = 0
+	}
+	m.hidden = nil
+	return n
+}
+
+// LateListed returns how many calls the late_listing misbehaviour has
+// held back so far.
+func (s *Server) LateListed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.misbehave == nil {
+		return 0
+	}
+	return s.misbehave.lates
+}
+
+// hiding reports whether some calls are not listed yet (s.mu held).
+func (m *misbehaviour) hiding() bool { return m != nil && len(m.hidden) > 0 }
+
 // add applies the per-call misbehaviours to a new entry (s.mu held).
 func (m *misbehaviour) add(s *Server, e *entry) {
 	if m == nil {
 		return
 	}
 	m.added++
+	kept := m.hidden[:0]
+	for _, h := range m.hidden {
+		if h.hidden--; h.hidden > 0 {
+			kept = append(kept, h)
+		}
+	}
+	clear(m.hidden[len(kept):])
+	m.hidden = kept
 	switch {
+	case m.added%quirkEvery == quirkEvery/5 && m.late:
+		e.hidden = lateBy[m.lates%len(lateBy)]
+		m.lates++
+		m.hidden = append(m.hidden, e)
 	case m.added%quirkEvery == 0 && len(m.quirks) > 0:
 		e.quirk = m.quirks[(m.added/quirkEvery)%len(m.quirks)]
 	case m.added%quirkEvery == quirkEvery/2 && m.unsort:

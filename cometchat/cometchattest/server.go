@@ -79,6 +79,10 @@ type entry struct {
 	// pin, when set, is the entry's place in the list counted from the
 	// head (1 is first), whatever its time.
 	pin int
+	// hidden, when positive, is how many more new calls must arrive
+	// before the entry is listed (Get Call finds it meanwhile): a call
+	// listed late (see the late_listing misbehaviour).
+	hidden int
 	// sortTS is the initiatedAt the server sorts by. It is kept when a
 	// later update blanks the call's timestamps: the server's own record
 	// of the call keeps its place in the list, the JSON just lacks them.
@@ -380,10 +384,10 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 	per = min(per, s.MaxPer)
 	s.sort()
 	match := s.order
-	if filtered(q) {
+	if filtered(q) || s.misbehave.hiding() {
 		match = nil
 		for _, e := range s.order {
-			if s.matches(&e.call, q) {
+			if e.hidden <= 0 && s.matches(&e.call, q) {
 				match = append(match, e)
 			}
 		}

@@ -185,3 +185,47 @@ func TestForget(t *testing.T) {
 	assert.Equal(t, 12, s.Forget(1_700_000_050), "by the end where there is one: c029 stays")
 	assert.Len(t, s.Calls(), 11, "c029 and the ten calls in progress")
 }
+
+// late_listing: every 50th new call is missing from the listings and
+// their total until 60 (then 400) more new calls have arrived; Get Call
+// finds it all along. Once listed it sits at its time, below the calls
+// initiated after it.
+func TestLateListing(t *testing.T) {
+	s := New(key)
+	require.NoError(t, s.Misbehave("late_listing"))
+	srv := s.Start()
+	t.Cleanup(srv.Close)
+	base := srv.URL + "/v3"
+	put := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			s.Put(cometchat.Call{SessionID: fmt.Sprintf("c%03d", i), Status: "ended", InitiatedAt: 1_700_000_000 + int64(i)})
+		}
+	}
+	listed := func() (ids map[string]bool, total float64) {
+		ids = map[string]bool{}
+		for page := 1; ; page++ {
+			_, _, body := get(t, fmt.Sprintf("%s/calls?perPage=100&page=%d", base, page), map[string]string{"apikey": key})
+			data := body["data"].([]any)
+			if len(data) == 0 {
+				return ids, total
+			}
+			total = body["meta"].(map[string]any)["pagination"].(map[string]any)["total"].(float64)
+			for _, c := range data {
+				ids[c.(map[string]any)["sessionId"].(string)] = true
+			}
+		}
+	}
+	put(0, 69) // the 10th new call, c009, waits for 60 more: c010..c069
+	ids, total := listed()
+	assert.False(t, ids["c009"])
+	assert.False(t, ids["c059"], "nor the 60th, c059")
+	assert.Equal(t, 67.0, total, "the total does not count them either")
+	code, _, _ := get(t, base+"/calls/c009", map[string]string{"apikey": key})
+	assert.Equal(t, http.StatusOK, code, "Get Call finds it")
+	put(69, 1)
+	ids, total = listed()
+	assert.True(t, ids["c009"], "listed once 60 more calls arrived")
+	assert.Equal(t, 69.0, total)
+	assert.False(t, ids["c059"], "c059 waits for 400")
+	assert.Equal(t, "c009", s.Calls()[60].SessionID, "at its place by time")
+}
