@@ -96,7 +96,6 @@ bench:
 	$(GO) test -run XXX -bench 'RememberedIDs' -benchtime 1x -count 3 ./accountant
 	$(GO) test -run XXX -bench 'TenApps50k' -benchtime 1x -count 2 .
 	$(GO) test -run XXX -bench 'BusyTraffic' -benchtime 1x ./accountant
-	OVERLAP=1m $(GO) test -run XXX -bench 'BusyTraffic/calls-per-min=97/' -benchtime 1x ./accountant
 
 # The live heap over 30 minutes of busy traffic, with no state file, a
 # state file and failing state writes, the three at once (BenchmarkHeapFlat).

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat"
 	"github.com/cometchat-exporter/cometchat-exporter/cometchat/cometchattest"
+	"github.com/stretchr/testify/assert"
 )
 
 // seedHistory fills a fake with n final calls, one every 30 s before t0.
@@ -471,7 +471,7 @@ func heapFlat(b *testing.B, state string) {
 // the share of the calls that ended that were counted, after every call
 // is finished and two more polls: exactly 100 %. The baseline in the same
 // run checks every tracked call that no listing showed with Get Call
-// (getCallsOnly). OVERLAP=1m runs it at another --cometchat.overlap.
+// (getCallsOnly). It also reports the floor (pagesToLearn).
 //
 //	go test -run XXX -bench BusyTraffic -benchtime 1x ./accountant
 func BenchmarkBusyTraffic(b *testing.B) {
@@ -506,19 +506,14 @@ func busyTraffic(b *testing.B, rate float64, getCallsOnly bool) {
 	now := t0
 	p := newBenchPoller(b, srv.URL+"/v3", func() time.Time { return now })
 	p.cfg.getCallsOnly = getCallsOnly
-	if v := os.Getenv("OVERLAP"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			b.Fatal(err)
-		}
-		p.cfg.Overlap = d
-	}
 	ctx := context.Background()
+	floor, open := 0, map[string]bool{}
 	advance := func(d time.Duration) {
 		for end := now.Add(d); now.Before(end); {
 			now = now.Add(time.Second)
 			traffic.Step(now)
 			if now.Unix()%30 == 0 {
+				floor += pagesToLearn(fake.Calls(), open)
 				if err := p.Poll(ctx); err != nil {
 					b.Fatal(err)
 				}
@@ -529,9 +524,10 @@ func busyTraffic(b *testing.B, rate float64, getCallsOnly bool) {
 		b.Fatal(err)
 	}
 	advance(10 * time.Minute)
-	h0, o0, g0 := head.Load(), ongoing.Load(), get.Load()
+	h0, o0, g0, f0 := head.Load(), ongoing.Load(), get.Load(), floor
 	const minutes = 15
 	advance(minutes * time.Minute)
+	f := float64(floor-f0) / minutes
 	h, o, g := float64(head.Load()-h0)/minutes, float64(ongoing.Load()-o0)/minutes, float64(get.Load()-g0)/minutes
 	traffic.FinishAll(now)
 	advance(time.Minute)
@@ -548,8 +544,60 @@ func busyTraffic(b *testing.B, rate float64, getCallsOnly bool) {
 		}
 	}
 	b.ReportMetric(h+o+g, "requests/min")
+	b.ReportMetric(f, "floor/min")
 	b.ReportMetric(h, "head/min")
 	b.ReportMetric(o, "ongoing/min")
 	b.ReportMetric(g, "get/min")
 	b.ReportMetric(100*float64(counted)/float64(ended), "counted-%")
+}
+
+// pagesToLearn is a lower bound on what one poll costs any poller that
+// learns, by List Calls without filters and Get Call, the final record of
+// every call that is new or ended since the last poll: the number of
+// distinct list pages of 100 (the head at least) that hold such a call,
+// for a call's page costs one request whether it is read as a page or its
+// calls are fetched one by one. It ignores the cost of learning which
+// calls ended (the ongoing listing). open holds the ids not final at the
+// last poll; calls is the fake's list, newest first.
+func pagesToLearn(calls []cometchat.Call, open map[string]bool) int {
+	pages := map[int]bool{0: true}
+	seen := make(map[string]bool, len(open))
+	for i, c := range calls {
+		_, final := NormalizeStatus(&c)
+		wasOpen, known := open[c.SessionID]
+		if final && (!known || wasOpen) {
+			pages[i/100] = true
+		}
+		seen[c.SessionID] = true
+		open[c.SessionID] = !final
+	}
+	for id := range open {
+		if !seen[id] {
+			delete(open, id)
+		}
+	}
+	return len(pages)
+}
+
+func TestPagesToLearn(t *testing.T) {
+	list := func(status map[int]string) []cometchat.Call {
+		calls := make([]cometchat.Call, 250)
+		for i := range calls {
+			calls[i] = cometchat.Call{SessionID: fmt.Sprint("s", 250-i), Status: "ongoing"}
+			if st, ok := status[i]; ok {
+				calls[i].Status = st
+			}
+		}
+		return calls
+	}
+	open := map[string]bool{}
+	// The first sight: every final call is new; they sit on pages 0 and 2.
+	assert.Equal(t, 2, pagesToLearn(list(map[int]string{5: "ended", 240: "rejected"}), open))
+	// Nothing changed: the head is always read.
+	assert.Equal(t, 1, pagesToLearn(list(map[int]string{5: "ended", 240: "rejected"}), open))
+	// Two calls end on page 1 and one on page 2: two pages besides the head.
+	assert.Equal(t, 3, pagesToLearn(list(map[int]string{5: "ended", 240: "rejected", 110: "ended", 150: "busy", 201: "ended"}), open))
+	// Calls already final stay learnt; a call gone from the list is forgotten.
+	assert.Equal(t, 1, pagesToLearn(list(map[int]string{5: "ended", 240: "rejected", 110: "ended", 150: "busy", 201: "ended"})[:200], open))
+	assert.NotContains(t, open, "s49")
 }
