@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -142,7 +143,8 @@ func TestSeriesPerApp(t *testing.T) {
 // its _created time and exemplars, as Prometheus scrapes it: gzip asked
 // for, the body read whole. The exposition serves each format; promhttp,
 // over the same collectors and global metrics, is the reference. It also
-// reports the bytes allocated per scrape.
+// reports the bytes allocated per scrape. bytes is the floor: the body the
+// exposition served, written again from one slice (bytesServer).
 func BenchmarkMetrics100Apps(b *testing.B) { benchmarkMetrics(b, 100, []string{"gzip"}) }
 
 // BenchmarkMetrics1000Apps is the same with 1,000 apps, with and without
@@ -172,14 +174,18 @@ func benchmarkMetrics(b *testing.B, apps int, encodings []string) {
 	}
 	formats := map[string]string{"text": "text/plain;version=0.0.4", "openmetrics": acceptProm2, "protobuf": acceptProm3Proto}
 	series := seriesOf(b, snaps...)
-	for _, server := range []string{"exposition", "promhttp"} {
+	for _, server := range []string{"exposition", "promhttp", "bytes"} {
 		for _, format := range []string{"text", "openmetrics", "protobuf"} {
 			for _, encoding := range encodings {
 				name := server + "/" + format
 				if len(encodings) > 1 {
 					name += "/" + encoding
 				}
-				b.Run(name, func(b *testing.B) { scrapeBench(b, servers[server], formats[format], encoding, series) })
+				h := servers[server]
+				if server == "bytes" {
+					h = bytesServer(b, servers["exposition"], formats[format], encoding)
+				}
+				b.Run(name, func(b *testing.B) { scrapeBench(b, h, formats[format], encoding, series) })
 			}
 		}
 	}
@@ -211,6 +217,24 @@ func scrapeBench(b *testing.B, h http.Handler, accept, encoding string, series i
 	b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(size)/1024, "KiB/scrape")
 	b.ReportMetric(float64(series), "series")
+}
+
+// bytesServer is the floor a scrape is measured against: a handler that
+// writes the body the exposition served, taken once, from one slice.
+func bytesServer(b *testing.B, h http.Handler, accept, encoding string) http.Handler {
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Header.Set("Accept", accept)
+	req.Header.Set("Accept-Encoding", encoding)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		b.Fatalf("exposition: %d", rec.Code)
+	}
+	body, header := rec.Body.Bytes(), rec.Header().Clone()
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		maps.Copy(w.Header(), header)
+		w.Write(body)
+	})
 }
 
 // BenchmarkRenderApp is what the pre-rendering costs a poll: one app

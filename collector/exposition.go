@@ -53,9 +53,15 @@ type family struct {
 }
 
 type familyText struct {
-	header   []byte // # HELP and # TYPE lines
-	body     []byte // the samples
-	deflated []byte // body compressed as a piece of a gzip stream (see gzip.go)
+	header   []byte   // # HELP and # TYPE lines
+	body     []byte   // the samples
+	deflated []byte   // body compressed as a piece of a gzip stream (see gzip.go)
+	crc      crcPiece // body's CRC-32, for the gzip trailer (see crc.go)
+}
+
+// newFamilyText keeps a family's header and body with the body's gzip piece.
+func newFamilyText(header, body []byte) familyText {
+	return familyText{header: header, body: body, deflated: deflate(body), crc: newCRCPiece(body)}
 }
 
 // textFormat is a text exposition format the exposition pre-renders.
@@ -109,7 +115,7 @@ func render(s *accountant.Snapshot, opts Options) (map[string]*family, error) {
 			if !bytes.HasPrefix(b, []byte("# HELP ")) || !bytes.HasPrefix(b[first:], []byte("# TYPE ")) {
 				return nil, fmt.Errorf("unexpected exposition of %s", mf.GetName())
 			}
-			fam.text[f] = familyText{header: b[:cut], body: b[cut:], deflated: deflate(b[cut:])}
+			fam.text[f] = newFamilyText(b[:cut], b[cut:])
 		}
 		out[mf.GetName()] = fam
 	}
@@ -132,7 +138,7 @@ func protoParts(mf *dto.MetricFamily) (familyText, error) {
 		body = protowire.AppendTag(body, metricFamilyMetric, protowire.BytesType)
 		body = protowire.AppendBytes(body, b)
 	}
-	return familyText{header: header, body: body, deflated: deflate(body)}, nil
+	return newFamilyText(header, body), nil
 }
 
 // metricFamilyMetric is the field number of MetricFamily.metric.
@@ -248,7 +254,7 @@ func writeText(w sink, f textFormat, names []string, global map[string]*dto.Metr
 				}
 				header = true
 			}
-			if err := w.body(t.body, t.deflated); err != nil {
+			if err := w.body(t); err != nil {
 				return err
 			}
 		}
@@ -286,7 +292,7 @@ func writeProto(w sink, format expfmt.Format, names []string, global map[string]
 		}
 		for _, r := range apps {
 			if fam := r.families[name]; fam != nil {
-				if err := w.body(fam.proto.body, fam.proto.deflated); err != nil {
+				if err := w.body(&fam.proto); err != nil {
 					return err
 				}
 			}

@@ -17,8 +17,8 @@ import (
 // gzip header, the pieces in order (what is rendered at scrape time, the
 // family headers and the exporter's own metrics, compressed on the spot
 // the same way), an empty final block, and the CRC-32 and length of what
-// the pieces decompress to. The cost of a scrape is then copying the
-// compressed bytes and a CRC over the plain ones.
+// the pieces decompress to, combined from the pieces' own CRCs (crc.go).
+// The cost of a scrape is then copying the compressed bytes.
 
 // deflate compresses b as a piece, at deflate's fastest level: a body is
 // compressed at each poll of its app, as much as a scrape that compressed
@@ -41,18 +41,18 @@ var flatePool = sync.Pool{New: func() any {
 }}
 
 // sink is where a format writes the exposition: plain bytes as they come,
-// and pre-rendered bodies with their compressed form.
+// and pre-rendered bodies with their compressed form and CRC.
 type sink interface {
 	io.Writer
-	body(plain, deflated []byte) error
+	body(t *familyText) error
 	close() error
 }
 
 // plainSink writes everything as is.
 type plainSink struct{ io.Writer }
 
-func (s plainSink) body(plain, _ []byte) error { _, err := s.Write(plain); return err }
-func (s plainSink) close() error               { return nil }
+func (s plainSink) body(t *familyText) error { _, err := s.Write(t.body); return err }
+func (s plainSink) close() error             { return nil }
 
 // gzipSink writes one gzip member of pieces.
 type gzipSink struct {
@@ -80,23 +80,21 @@ func (s *gzipSink) flush() error {
 		return nil
 	}
 	b := s.pending.Bytes()
-	s.account(b)
+	s.crc = crc32.Update(s.crc, crc32.IEEETable, b)
+	s.size += uint32(len(b))
 	_, err := s.w.Write(deflate(b))
 	s.pending.Reset()
 	return err
 }
 
-func (s *gzipSink) account(plain []byte) {
-	s.crc = crc32.Update(s.crc, crc32.IEEETable, plain)
-	s.size += uint32(len(plain))
-}
-
-func (s *gzipSink) body(plain, deflated []byte) error {
+// body writes a pre-rendered piece, its CRC combined, not recomputed.
+func (s *gzipSink) body(t *familyText) error {
 	if err := s.flush(); err != nil {
 		return err
 	}
-	s.account(plain)
-	_, err := s.w.Write(deflated)
+	s.crc = t.crc.after(s.crc)
+	s.size += uint32(len(t.body))
+	_, err := s.w.Write(t.deflated)
 	return err
 }
 
